@@ -200,22 +200,25 @@ def download(
     partial: dict[Path, Path] = {}
     try:
         for spec in needed:
-            handle, temporary = tempfile.mkstemp(
+            handle, name_of_part = tempfile.mkstemp(
                 prefix=f".{spec.gz_name}.", suffix=".part", dir=target
             )
             os.close(handle)
-            partial[Path(temporary)] = target / spec.gz_name
+            part = Path(name_of_part)
+            partial[part] = target / spec.gz_name
             try:
-                _fetch(source + spec.gz_name, spec, Path(temporary), progress, timeout)
+                _fetch(source + spec.gz_name, spec, part, progress, timeout)
             except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+                if isinstance(error, urllib.error.HTTPError):
+                    error.close()  # it holds the open response
                 raise DataNotFoundError(
                     f"could not download {source + spec.gz_name}: {error}. " + how_to_get(info.name)
                 ) from error
-        for temporary, final in partial.items():
-            os.replace(temporary, final)
+        for part, final in partial.items():
+            os.replace(part, final)
     finally:
-        for temporary in partial:
-            temporary.unlink(missing_ok=True)
+        for part in partial:
+            part.unlink(missing_ok=True)
         for made in created:
             if made.exists() and not any(made.iterdir()):
                 made.rmdir()

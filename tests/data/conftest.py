@@ -12,9 +12,6 @@ import pytest
 
 from mixprec.data import locate
 
-#: where Debian's dataset-fashion-mnist puts the files, before the fixture below hides it.
-REAL_DEBIAN_DIRS = dict(locate.DEBIAN_DIRS)
-
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -61,7 +58,7 @@ def file_server() -> Iterator[FileServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     served.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
