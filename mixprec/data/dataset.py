@@ -187,6 +187,8 @@ def load(
     - ``"book"``: each image on its own, ``(x - x.mean()) / norm(x - x.mean())``: mean 0 and
       L2 norm 1, the book's "zero mean and unit norm". A constant image becomes all zeros.
 
+    Each value is computed in float64 and rounded once to float32.
+
     Args:
         name: ``"fashion-mnist"`` (or ``"fashion_mnist"``) or ``"mnist"``.
         data_dir: a directory holding the four IDX files (or a subdirectory named after the

@@ -139,10 +139,23 @@ def how_to_get(name: str, data_dir: str | os.PathLike[str] | None = None) -> str
     info = dataset_info(name)
     looked = ", ".join(str(directory) for _, directory in candidate_dirs(name, data_dir))
     files = ", ".join(f"{stem}[.gz]" for stem in STEMS)
-    ways = []
-    if info.debian_package:
-        ways.append(f"install it with `apt-get install -y {info.debian_package}`")
-    ways.append(f"download it with `mixprec data --download {info.name}`")
-    ways.append(f"put the files ({files}) in a directory and pass it as --data-dir (data_dir=)")
-    ways.append(f"or set ${DATA_ENV} to a directory holding them or a subdirectory {info.name}/")
+    if data_dir is not None:
+        ways = [
+            f"put the files ({files}) in {data_dir} or {Path(data_dir) / info.name}",
+            f"download them there with `mixprec data --download {info.name} --data-dir {data_dir}`",
+            f"or leave out --data-dir (data_dir=) to search ${DATA_ENV}, the cache"
+            + (
+                f" and the Debian package (`apt-get install -y {info.debian_package}`)"
+                if info.debian_package
+                else ""
+            ),
+        ]
+    else:
+        ways = [f"install it with `apt-get install -y {info.debian_package}`"]
+        ways = ways if info.debian_package else []
+        ways += [
+            f"download it into the cache with `mixprec data --download {info.name}`",
+            f"put the files ({files}) in a directory and pass it as --data-dir (data_dir=)",
+            f"or set ${DATA_ENV} to a directory holding them or a subdirectory {info.name}/",
+        ]
     return f"{info.name} not found (looked in {looked}). To get it: " + "; ".join(ways) + "."

@@ -84,7 +84,10 @@ def test_explicit_dir_is_the_only_place_searched(
     assert find("fashion-mnist", data_dir=empty) is None
     with pytest.raises(DataNotFoundError, match="fashion-mnist not found") as error:
         load("fashion-mnist", data_dir=empty)  # and no download is tried
-    assert str(empty) in str(error.value)
+    message = str(error.value)
+    assert f"looked in {empty / 'fashion-mnist'}, {empty / 'fashion_mnist'}, {empty})" in message
+    assert f"mixprec data --download fashion-mnist --data-dir {empty}" in message
+    assert "apt-get install -y dataset-fashion-mnist" in message
 
 
 def test_debian_dir_only_for_fashion_mnist(everywhere: dict[str, Path]) -> None:
