@@ -1,0 +1,40 @@
+"""mixprec: mixed-precision numerics and quantization.
+
+Bit-exact emulation of number formats (fp64 ... fp4, int, fixed point) and multiply-accumulate
+units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rodriguez), ch. 1.
+
+>>> import mixprec as mp
+>>> mp.quantize(3.14159, "bf16").item()
+3.140625
+"""
+
+from mixprec.formats import (
+    FloatFormat,
+    IntFormat,
+    Overflow,
+    Rounding,
+    Special,
+    decode,
+    encode,
+    get_format,
+    list_formats,
+    quantize,
+    to_storage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FloatFormat",
+    "IntFormat",
+    "Overflow",
+    "Rounding",
+    "Special",
+    "__version__",
+    "decode",
+    "encode",
+    "get_format",
+    "list_formats",
+    "quantize",
+    "to_storage",
+]

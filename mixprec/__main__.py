@@ -1,0 +1,4 @@
+from mixprec.cli import main
+import sys
+
+sys.exit(main())

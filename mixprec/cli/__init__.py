@@ -1,0 +1,65 @@
+"""The ``mixprec`` command.
+
+Each subcommand lives in its own module of this package and exposes ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. ``main`` builds the parser from the modules
+listed in ``COMMANDS``; a module that is not importable yet is left out of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "formats": "mixprec.cli.formats",
+    "memory": "mixprec.cli.memory",
+    "train": "mixprec.cli.train",
+    "evaluate": "mixprec.cli.evaluate",
+    "quantize": "mixprec.cli.quantize",
+    "export": "mixprec.cli.export",
+    "sweep": "mixprec.cli.sweep",
+    "data": "mixprec.cli.data",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mixprec`` command, one subparser per available command."""
+    parser = argparse.ArgumentParser(
+        prog="mixprec",
+        description="Mixed-precision numerics: formats, MAC units, precision sweeps of an MLP.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mixprec`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("mixprec: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        print(f"mixprec {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

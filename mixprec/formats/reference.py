@@ -1,0 +1,179 @@
+"""Rounding to any format in float64 arithmetic: the general path every fast path must equal.
+
+Every rounding mode reduces to one boolean, "round the magnitude away from zero?", decided from
+the integer part ``floor`` and the fraction ``frac`` of the magnitude measured in units of the
+format's quantum at that exponent. All steps are exact in float64: scaling by a power of two,
+``floor``, and ``scaled - floor``. An input is therefore rounded once, whatever its precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixprec.formats.spec import FloatFormat, IntFormat, Overflow, Rounding
+
+
+def round_away(
+    mode: Rounding,
+    floor: np.ndarray,
+    frac: np.ndarray,
+    negative: np.ndarray,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Whether each magnitude rounds away from zero (up to ``floor + 1``).
+
+    Args:
+        mode: the rounding mode.
+        floor: integer part of the magnitude in quanta (float64, integer-valued).
+        frac: fractional part in [0, 1), exact.
+        negative: sign of the value (directed modes look at it).
+        rng: the generator for stochastic rounding.
+
+    Stochastic rounding draws one float64 ``U = k / 2**53`` per element and rounds away when
+    ``U < frac``: the probability is ``ceil(frac * 2**53) / 2**53``, equal to ``frac`` whenever
+    the discarded part has at most 53 significant bits (always, for float32 input).
+    """
+    if mode is Rounding.NEAREST_EVEN:
+        return (frac > 0.5) | ((frac == 0.5) & (np.fmod(floor, 2.0) == 1.0))
+    if mode is Rounding.NEAREST_AWAY:
+        return frac >= 0.5
+    if mode is Rounding.TOWARD_ZERO:
+        return np.zeros(frac.shape, dtype=bool)
+    if mode is Rounding.UP:
+        return (frac > 0) & ~negative
+    if mode is Rounding.DOWN:
+        return (frac > 0) & negative
+    if mode is Rounding.ODD:
+        return (frac > 0) & (np.fmod(floor, 2.0) == 0.0)
+    if mode is Rounding.STOCHASTIC:
+        if rng is None:
+            raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+        return rng.random(frac.shape) < frac
+    raise ValueError(f"unknown rounding mode {mode!r}")
+
+
+def overflows_to_infinity(mode: Rounding, negative: np.ndarray) -> np.ndarray:
+    """IEEE 754-2019 §7.4: which overflowing values become ±inf rather than ±max.
+
+    Nearest and stochastic modes carry the value to infinity; toward-zero and odd stop at max;
+    ``up`` goes to +inf but -max, ``down`` to -inf but +max.
+    """
+    if mode is Rounding.UP:
+        return ~negative
+    if mode is Rounding.DOWN:
+        return negative.copy()
+    to_inf = mode not in (Rounding.TOWARD_ZERO, Rounding.ODD)
+    return np.full(negative.shape, to_inf)
+
+
+def overflow_value(fmt: FloatFormat) -> float:
+    """What a non-saturating overflow becomes: inf, else NaN (OCP FP8 §5), else max."""
+    if fmt.has_inf:
+        return np.inf
+    if fmt.has_nan:
+        return np.nan
+    return fmt.max
+
+
+def round_float(
+    x: np.ndarray,
+    fmt: FloatFormat,
+    mode: Rounding,
+    overflow: Overflow,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Round float64 ``x`` to the float format ``fmt``; returns float64 values of the format.
+
+    See :func:`mixprec.formats.quantize` for the semantics of each argument.
+    """
+    m = fmt.mantissa_bits
+    a = np.abs(x)
+    negative = np.signbit(x)
+    finite = np.isfinite(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        exponent = np.frexp(np.where(finite, a, 1.0))[1].astype(np.int64) - 1  # floor(log2 a)
+        below = exponent < fmt.emin
+        if fmt.has_subnormals:
+            quantum_exp = np.where(below, fmt.emin - m, exponent - m)
+        else:
+            quantum_exp = np.where(below, fmt.emin, exponent - m)
+        scaled = np.ldexp(np.where(finite, a, 0.0), -quantum_exp)
+        floor = np.floor(scaled)
+        frac = scaled - floor
+        rounded = np.ldexp(floor + round_away(mode, floor, frac, negative, rng), quantum_exp)
+
+        over = finite & (rounded > fmt.max)
+        if over.any():
+            if overflow is Overflow.SATURATE:
+                rounded[over] = fmt.max
+            else:
+                to_inf = overflows_to_infinity(mode, negative)
+                rounded[over] = np.where(to_inf[over], overflow_value(fmt), fmt.max)
+        infinite = np.isinf(x)
+        if fmt.has_inf:
+            rounded[infinite] = np.inf
+        elif overflow is Overflow.SATURATE or not fmt.has_nan:
+            rounded[infinite] = fmt.max
+        else:
+            rounded[infinite] = np.nan
+        rounded[np.isnan(x)] = np.nan
+        if not fmt.has_zero:
+            rounded = np.maximum(rounded, fmt.smallest_normal)  # keeps NaN
+        result = np.where(negative, -rounded, rounded)
+        if not fmt.is_signed:
+            not_representable = (negative & (a > 0)) | ((a == 0) & (not fmt.has_zero))
+            result[not_representable] = np.nan if fmt.has_nan else fmt.min
+            result[(a == 0) & fmt.has_zero] = 0.0
+            result[np.isnan(x)] = np.nan
+        elif not fmt.has_negative_zero:
+            result[result == 0] = 0.0
+    return result
+
+
+def round_int(
+    x: np.ndarray,
+    fmt: IntFormat,
+    mode: Rounding,
+    overflow: Overflow,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Round float64 ``x`` to the integer / fixed-point format ``fmt``; returns float64 values.
+
+    Raises:
+        ValueError: NaN input; inf input unless overflow is ``saturate``.
+        OverflowError: a value out of range with ``overflow="error"``.
+    """
+    if np.isnan(x).any():
+        raise ValueError(
+            f"NaN cannot be rounded to the integer format {fmt.name}; "
+            "replace NaNs first (e.g. np.nan_to_num)"
+        )
+    infinite = np.isinf(x)
+    if infinite.any() and overflow is not Overflow.SATURATE:
+        raise ValueError(
+            f"±inf cannot be rounded to {fmt.name} with overflow={overflow.value!r}; "
+            "use overflow='saturate' to clamp it to the range"
+        )
+    negative = np.signbit(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.ldexp(np.where(infinite, 0.0, np.abs(x)), fmt.frac_bits)
+        floor = np.floor(a)
+        code = floor + round_away(mode, floor, a - floor, negative, rng)
+        code = np.where(negative, -code, code)
+    low, high = float(fmt.min_code), float(fmt.max_code)
+    out_of_range = (code < low) | (code > high) | infinite
+    if out_of_range.any():
+        if overflow is Overflow.SATURATE:
+            code = np.where(infinite, np.where(negative, low, high), np.clip(code, low, high))
+        elif overflow is Overflow.WRAP:
+            period = 2.0**fmt.bits
+            code = np.fmod(code, period)  # exact
+            code = np.where(code < low, code + period, code)
+            code = np.where(code > high, code - period, code)
+        else:
+            first = x[out_of_range].flat[0]
+            raise OverflowError(
+                f"{int(out_of_range.sum())} value(s) out of the range of {fmt.name} "
+                f"[{fmt.min}, {fmt.max}], the first {first!r}; use overflow='saturate' or 'wrap'"
+            )
+    return np.ldexp(code + 0.0, -fmt.frac_bits)  # + 0.0 turns -0 into +0

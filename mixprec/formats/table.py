@@ -1,0 +1,51 @@
+"""The table of registered formats (``mixprec formats``, and the README's table)."""
+
+from __future__ import annotations
+
+from mixprec.formats.registry import list_formats
+from mixprec.formats.spec import FloatFormat, Format
+
+COLUMNS = (
+    "name", "bits", "exponent_bits", "mantissa_bits", "bias", "max", "smallest_normal",
+    "smallest_subnormal", "eps", "has_inf", "has_nan",
+)  # fmt: skip
+
+
+def format_row(fmt: Format) -> dict[str, object]:
+    """One format's properties, keyed by the names of :data:`COLUMNS`."""
+    is_float = isinstance(fmt, FloatFormat)
+    return {
+        "name": fmt.name,
+        "bits": fmt.bits,
+        "exponent_bits": fmt.exponent_bits if is_float else None,
+        "mantissa_bits": fmt.mantissa_bits if is_float else None,
+        "bias": fmt.bias if is_float else None,
+        "max": fmt.max,
+        "smallest_normal": fmt.smallest_normal,
+        "smallest_subnormal": fmt.smallest_subnormal,
+        "eps": fmt.eps,
+        "has_inf": fmt.has_inf,
+        "has_nan": fmt.has_nan,
+    }
+
+
+def format_table(formats: list[Format] | None = None) -> str:
+    """A Markdown table of ``formats`` (default: the registry).
+
+    >>> print(format_table()[:30])
+    | name | bits | exponent_bits
+    """
+    rows = [format_row(f) for f in (formats if formats is not None else list_formats())]
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
