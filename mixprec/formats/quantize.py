@@ -18,6 +18,12 @@ from mixprec.formats.spec import (
 )
 
 _EXACT_INT = 2**53
+_FLOAT32_INTEGER_ROUNDING = {
+    Rounding.NEAREST_EVEN: np.rint,
+    Rounding.TOWARD_ZERO: np.trunc,
+    Rounding.UP: np.ceil,
+    Rounding.DOWN: np.floor,
+}
 
 
 def as_float_array(x: object) -> np.ndarray:
@@ -141,6 +147,15 @@ def _quantize_float32(
         if fast.bits_path_applies(fmt):
             out = fast.round_by_bits(u, fmt, mode, overflow, rng)
             return out.view(np.float32).reshape(shape)
+    elif overflow is Overflow.SATURATE and mode in _FLOAT32_INTEGER_ROUNDING and fmt.frac_bits >= 0:
+        # Scaling by 2**frac_bits is exact in float32 (or overflows to inf, which saturates), and
+        # numpy's rint/trunc/ceil/floor of a float32 are exact.
+        if not np.isnan(x).any():
+            scaled = np.ldexp(x, np.int32(fmt.frac_bits)) if fmt.frac_bits else x
+            codes = _FLOAT32_INTEGER_ROUNDING[mode](scaled)
+            np.clip(codes, float(fmt.min_code), float(fmt.max_code), out=codes)
+            codes += np.float32(0.0)  # -0 -> +0
+            return np.ldexp(codes, np.int32(-fmt.frac_bits)) if fmt.frac_bits else codes
     with np.errstate(invalid="ignore"):  # float32 signaling NaNs become quiet NaNs
         result = quantize_reference(x.astype(np.float64), fmt, mode, overflow, rng)
         return result.astype(np.float32)
@@ -157,9 +172,10 @@ def quantize_reference(
     fmt = get_format(fmt)
     mode, policy = as_rounding(rounding), as_overflow(overflow)
     x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(-1)
     if isinstance(fmt, IntFormat):
-        return round_int(x, fmt, mode, policy, rng)
-    return round_float(x, fmt, mode, policy, rng)
+        return round_int(flat, fmt, mode, policy, rng).reshape(x.shape)
+    return round_float(flat, fmt, mode, policy, rng).reshape(x.shape)
 
 
 def to_storage(

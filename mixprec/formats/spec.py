@@ -287,6 +287,7 @@ class IntFormat:
     has_nan = False
     has_negative_zero = False
     has_subnormals = False
+    has_zero = True
 
     def __str__(self) -> str:
         return self.name
