@@ -162,23 +162,30 @@ def round_by_bits(
     infinite_bits = _INF if fmt.has_inf else (max_bits if over_bits is None else _NAN)
     no_negative_zero = not fmt.has_negative_zero
 
-    # Per float32 exponent field: the number of discarded bits, and half an ulp minus one.
+    # Per float32 exponent field: the number of discarded bits, half an ulp minus one, and the
+    # last kept bit. With 23 discarded bits (the format's lowest binade, [tiny, 2 * tiny)) the kept
+    # count is the implicit bit, always 1, while bit 23 of the pattern is the exponent's last bit:
+    # the tables say "odd" there and never set that bit.
     fields = np.arange(256, dtype=np.int64)
     extra = np.clip(min_normal_field - np.maximum(fields, 1), 0, extra_max) if variable else 0
     shift_table = (base + extra + 0 * fields).astype(np.uint32)
     half_table = ((np.uint32(1) << shift_table) >> 1) - np.uint32(1)
+    lowest_binade = shift_table == 23
+    forced_odd_table = lowest_binade.astype(np.uint32)
+    last_bit_table = np.where(lowest_binade, 0, np.uint32(1) << shift_table).astype(np.uint32)
+    any_lowest = bool(lowest_binade.any())
     half_tiny_bits = _bits(half_tiny) if has_tiny_branch else None
 
     def block(b: np.ndarray, rand: np.ndarray | None = None) -> np.ndarray:
         mag = b & _ABS
-        if variable:
-            field = mag >> 23
-            shift = shift_table[field]
-            half_minus_one = half_table[field]
-        else:
-            shift, half_minus_one = shift_table[0], half_table[0]
+        field = mag >> 23 if variable else np.zeros(1, np.uint32)
+        shift, half_minus_one = shift_table[field], half_table[field]
+        if not variable:
+            shift, half_minus_one = shift[0], half_minus_one[0]
         if mode is Rounding.NEAREST_EVEN:
             rounded = (mag >> shift) & 1
+            if any_lowest:
+                rounded |= forced_odd_table[field]
             rounded += half_minus_one
             rounded += mag
         elif mode is Rounding.NEAREST_AWAY:
@@ -193,7 +200,7 @@ def round_by_bits(
             rounded = mag + (rand & ((half_minus_one << 1) | 1))
         else:  # ODD: truncate, then set the last kept bit where anything was discarded
             inexact = (mag & ((half_minus_one << 1) | 1)) != 0
-            rounded = mag | (inexact.astype(np.uint32) << shift)
+            rounded = mag | np.where(inexact, last_bit_table[field], 0).astype(np.uint32)
         rounded >>= shift
         rounded <<= shift
 

@@ -171,7 +171,8 @@ def quantize_reference(
     """The general float64 path of :func:`quantize`, without fast paths (for tests and tables)."""
     fmt = get_format(fmt)
     mode, policy = as_rounding(rounding), as_overflow(overflow)
-    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # float32 signaling NaNs become quiet NaNs
+        x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(-1)
     if isinstance(fmt, IntFormat):
         return round_int(flat, fmt, mode, policy, rng).reshape(x.shape)

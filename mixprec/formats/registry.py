@@ -172,7 +172,9 @@ def get_format(fmt: Format | str) -> Format:
             f"a format is a name such as 'bf16' or a FloatFormat/IntFormat, got "
             f"{fmt!r} ({type(fmt).__name__})"
         )
-    key = fmt.strip().lower().replace("-", "_")
+    key = fmt.strip().lower()
+    if not key.startswith(("fixed<", "ufixed<")):
+        key = key.replace("-", "_")
     key = ALIASES.get(key, key)
     if key in FORMATS:
         return FORMATS[key]
