@@ -111,3 +111,13 @@ def test_all_values_are_fixed_points() -> None:
     for name in ORACLE_FORMATS:
         values = all_values(mp.get_format(name))
         assert_same(mp.quantize(values, name, overflow="inf"), values, values, name)
+
+
+@pytest.mark.parametrize("name", ORACLE_FORMATS)
+def test_nearest_even_on_in_range_values(name: str) -> None:
+    """Arrays with no NaN, inf or overflow take the fastest path: it must agree too."""
+    fmt = mp.get_format(name)
+    x = _comparable(midpoint_probes(fmt), name)
+    x = x[np.isfinite(x) & (np.abs(x) <= fmt.max)]
+    x = np.tile(x, max(1, 300_000 // x.size))  # several blocks
+    assert_same(mp.quantize(x, name), oracle_cast(x, name), x, name)
