@@ -8,9 +8,30 @@
 from mixprec.formats.codec import decode, encode
 from mixprec.formats.quantize import quantize, quantize_reference, to_storage
 from mixprec.formats.registry import (
-    BF16, E8M0, FORMATS, FP4_E2M1, FP6_E2M3, FP6_E3M2, FP8_E3M4, FP8_E4M3, FP8_E4M3FNUZ,
-    FP8_E5M2, FP8_E5M2FNUZ, FP16, FP32, FP64, INT4, INT8, INT16, INT32, TF32, UINT4, UINT8,
-    get_format, list_formats, storage_dtype,
+    BF16,
+    E8M0,
+    FORMATS,
+    FP4_E2M1,
+    FP6_E2M3,
+    FP6_E3M2,
+    FP8_E3M4,
+    FP8_E4M3,
+    FP8_E4M3FNUZ,
+    FP8_E5M2,
+    FP8_E5M2FNUZ,
+    FP16,
+    FP32,
+    FP64,
+    INT4,
+    INT8,
+    INT16,
+    INT32,
+    TF32,
+    UINT4,
+    UINT8,
+    get_format,
+    list_formats,
+    storage_dtype,
 )  # fmt: skip
 from mixprec.formats.spec import FloatFormat, Format, IntFormat, Overflow, Rounding, Special
 from mixprec.formats.table import format_table

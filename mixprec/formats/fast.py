@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -41,7 +41,7 @@ _NAN = np.uint32(0x7FC00000)
 
 
 def _bits(value: float) -> np.uint32:
-    return np.array(value, dtype=np.float32).view(np.uint32)[()]
+    return np.uint32(np.array(value, dtype=np.float32).view(np.uint32).item())
 
 
 def fits_float32(fmt: Format) -> bool:
@@ -109,7 +109,9 @@ def blockwise(func: Callable[..., None], u: np.ndarray, *extra: np.ndarray) -> n
         run(0, u.size)
         return out
     step = -(-u.size // workers // BLOCK) * BLOCK
-    futures = [_pool(workers).submit(run, lo, min(lo + step, u.size)) for lo in range(0, u.size, step)]
+    futures = [
+        _pool(workers).submit(run, lo, min(lo + step, u.size)) for lo in range(0, u.size, step)
+    ]
     for future in futures:
         future.result()
     return out
@@ -125,7 +127,9 @@ def _table(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> np.ndarray:
     return round_float(x, fmt, mode, overflow, None).astype(np.float32).view(np.uint32)
 
 
-def round_by_table(u: np.ndarray, fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> np.ndarray:
+def round_by_table(
+    u: np.ndarray, fmt: FloatFormat, mode: Rounding, overflow: Overflow
+) -> np.ndarray:
     """Round flat uint32 float32 patterns ``u``; returns uint32 float32 patterns."""
     table = _table(fmt, mode, overflow)
 
@@ -162,7 +166,7 @@ def round_by_bits(
     tiny = fmt.smallest_subnormal if fmt.has_subnormals else fmt.smallest_normal
     has_tiny_branch = tiny > 2.0**-149
     tiny_bits = _bits(tiny)
-    half_tiny_bits = _bits(tiny / 2) if has_tiny_branch else None
+    half_tiny_bits = _bits(tiny / 2) if has_tiny_branch else np.uint32(0)
     max_bits = _bits(fmt.max)
     saturates = overflow is Overflow.SATURATE or not (fmt.has_inf or fmt.has_nan)
     over_bits = max_bits if saturates else (_INF if fmt.has_inf else _NAN)
@@ -264,7 +268,11 @@ def random_bits(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _tiny_away(
-    mag: np.ndarray, negative: np.ndarray, tiny_bits: np.uint32, half_bits: np.uint32, mode: Rounding
+    mag: np.ndarray,
+    negative: np.ndarray,
+    tiny_bits: np.uint32,
+    half_bits: np.uint32,
+    mode: Rounding,
 ) -> np.ndarray:
     """Whether magnitudes below the smallest positive value round up to it (else to 0).
 

@@ -128,7 +128,9 @@ class FloatFormat:
         if not self.has_zero and self.has_subnormals:
             object.__setattr__(self, "has_subnormals", False)
         if self.special is Special.FNUZ and not self.is_signed:
-            raise ValueError("an fnuz format keeps its NaN at the negative-zero code: it needs a sign")
+            raise ValueError(
+                "an fnuz format keeps its NaN at the negative-zero code: it needs a sign"
+            )
         if self.special is Special.IEEE and self.exponent_bits < 2:
             raise ValueError(
                 f"an ieee format with {self.exponent_bits} exponent bit has no finite normal "
@@ -293,4 +295,4 @@ class IntFormat:
         return self.name
 
 
-Format = Union[FloatFormat, IntFormat]
+Format = Union[FloatFormat, IntFormat]  # noqa: UP007 (a runtime alias on Python 3.10 too)

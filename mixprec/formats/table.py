@@ -13,13 +13,13 @@ COLUMNS = (
 
 def format_row(fmt: Format) -> dict[str, object]:
     """One format's properties, keyed by the names of :data:`COLUMNS`."""
-    is_float = isinstance(fmt, FloatFormat)
+    float_fmt = fmt if isinstance(fmt, FloatFormat) else None
     return {
         "name": fmt.name,
         "bits": fmt.bits,
-        "exponent_bits": fmt.exponent_bits if is_float else None,
-        "mantissa_bits": fmt.mantissa_bits if is_float else None,
-        "bias": fmt.bias if is_float else None,
+        "exponent_bits": float_fmt.exponent_bits if float_fmt else None,
+        "mantissa_bits": float_fmt.mantissa_bits if float_fmt else None,
+        "bias": float_fmt.bias if float_fmt else None,
         "max": fmt.max,
         "smallest_normal": fmt.smallest_normal,
         "smallest_subnormal": fmt.smallest_subnormal,

@@ -49,7 +49,7 @@ def midpoint_probes(fmt: mp.FloatFormat) -> np.ndarray:
 
 
 def oracle_cast(x: np.ndarray, fmt_name: str) -> np.ndarray:
-    """numpy / ml_dtypes ``x.astype(dtype).astype(x.dtype)``: round to nearest even, no saturation."""
+    """numpy / ml_dtypes ``x.astype(dtype).astype(x.dtype)``: nearest even, unsaturated."""
     dtype = storage_dtype(fmt_name)
     with np.errstate(over="ignore", invalid="ignore"):
         return x.astype(dtype).astype(x.dtype)
@@ -72,4 +72,3 @@ def assert_same(actual: np.ndarray, expected: np.ndarray, inputs: np.ndarray, wh
             f"{what}: {int((~ok).sum())} of {ok.size} differ; inputs {inputs.flat[bad]!r} "
             f"gave {np.asarray(actual).flat[bad]!r}, expected {np.asarray(expected).flat[bad]!r}"
         )
-

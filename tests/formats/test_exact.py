@@ -1,4 +1,4 @@
-"""Every rounding mode and overflow policy against the exact Fraction oracle (tests/reference.py)."""
+"""Every rounding mode and overflow policy against the exact Fraction oracle."""
 
 from __future__ import annotations
 

@@ -61,9 +61,15 @@ def test_properties_equal_finfo(name: str) -> None:
         ("int8", False, False, False),
     ],
 )
-def test_special_value_flags(name: str, has_inf: bool, has_nan: bool, has_negative_zero: bool) -> None:
+def test_special_value_flags(
+    name: str, has_inf: bool, has_nan: bool, has_negative_zero: bool
+) -> None:
     fmt = mp.get_format(name)
-    assert (fmt.has_inf, fmt.has_nan, fmt.has_negative_zero) == (has_inf, has_nan, has_negative_zero)
+    assert (fmt.has_inf, fmt.has_nan, fmt.has_negative_zero) == (
+        has_inf,
+        has_nan,
+        has_negative_zero,
+    )
 
 
 @pytest.mark.parametrize(
