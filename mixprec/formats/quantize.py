@@ -78,7 +78,10 @@ def quantize(
         rounding: ``nearest_even`` (default), ``nearest_away``, ``toward_zero``, ``up`` (toward
             +inf), ``down`` (toward -inf), ``stochastic`` (away from zero with probability equal
             to the distance from the lower neighbour in ulps; needs ``rng``), ``odd`` (toward zero,
-            then the last bit set when inexact).
+            then the last bit set when inexact). Stochastic rounding is exactly unbiased for
+            float32 input (32 random bits cover every discarded bit) except magnitudes below the
+            smallest subnormal, where the probability is rounded up to a multiple of 2**-32; for
+            float64 input the probability is exact to 2**-53.
         overflow: ``saturate`` (default: finite values beyond ±max become ±max; ±inf inputs stay
             ±inf where the format has inf, else ±max), ``inf`` (IEEE / OCP non-saturating: ±inf,
             or NaN for formats without inf; toward-zero modes give ±max), and for integer formats
