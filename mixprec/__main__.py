@@ -1,4 +1,8 @@
-from mixprec.cli import main
+"""``python -m mixprec``: the ``mixprec`` command."""
+
 import sys
 
-sys.exit(main())
+if __name__ == "__main__":
+    from mixprec.cli import main
+
+    sys.exit(main())

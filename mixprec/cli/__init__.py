@@ -24,14 +24,21 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``mixprec`` command, one subparser per available command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``mixprec`` command, one subparser per available command.
+
+    Args:
+        only: build just this command's subparser (its module alone is imported: a command
+            does not pay for the imports of the others).
+    """
     parser = argparse.ArgumentParser(
         prog="mixprec",
         description="Mixed-precision numerics: formats, MAC units, precision sweeps of an MLP.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -46,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mixprec`` command; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments and arguments[0] in COMMANDS else None)
+    args = parser.parse_args(arguments)
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
