@@ -1,0 +1,173 @@
+"""Accumulation: one rounded addition (per accumulator kind) and the orders that chain them.
+
+An *adder* ``add(acc, p)`` returns ``acc + p`` rounded once to the accumulator format, with the
+overflow policy applied and the events counted. :func:`reduce` chains adders in a given order over
+the K products of a dot product, vectorized over any number of outputs.
+
+The general float adder rounds exactly whatever the operands (two float64 values): TwoSum
+(Knuth, TAOCP vol. 2, 4.2.2) gives ``s = fl(a + b)`` and the exact error ``e`` with
+``a + b = s + e``; where ``e != 0`` and ``s`` has an even last bit, ``s`` steps one float64 ulp
+toward ``e``. That is ``s`` rounded to odd at 53 bits, and rounding it to any format of at most
+51 bits with any mode gives the correctly rounded ``a + b`` (Boldo & Melquiond, "Emulation of a
+FMA and correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 57(4), 2008,
+Thm. 1: round-to-odd with p + k bits, k >= 2, then rounding to p bits is exact). For fp64
+accumulators (53 bits) ``s`` itself is the round-to-nearest-even sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mixprec.formats import FloatFormat, IntFormat
+from mixprec.formats.reference import overflow_value, overflows_to_infinity, round_float
+from mixprec.formats.spec import Overflow, Rounding
+from mixprec.mac.stats import Counter
+from mixprec.mac.unit import Order, OrderKind
+
+Adder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def rounds_beyond_max(x: np.ndarray, fmt: FloatFormat, mode: Rounding) -> np.ndarray:
+    """Whether finite ``x`` rounds, with an unbounded exponent range, beyond ``fmt.max``.
+
+    That is IEEE 754-2019 §7.4 overflow. Beyond ``max`` the next grid point is ``max + u`` with
+    ``u`` the quantum of the top binade; ``|x| - max`` is exact there (Sterbenz). ``x`` is a
+    float64 that carries the exact value's position relative to the grid of ``fmt`` and its
+    midpoints (exact, or rounded to odd at 53 bits).
+    """
+    a = np.abs(x)
+    top = fmt.max
+    u = 2.0 ** (fmt.emax - fmt.mantissa_bits)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = a - top
+        negative = np.signbit(x)
+        if mode is Rounding.NEAREST_EVEN:
+            odd_top = (top / u) % 2 == 1  # a tie goes to max + u when max's significand is odd
+            up = (d > u / 2) | ((d == u / 2) & odd_top)
+        elif mode is Rounding.NEAREST_AWAY:
+            up = d >= u / 2
+        elif mode is Rounding.TOWARD_ZERO:
+            up = d >= u
+        elif mode is Rounding.UP:
+            up = np.where(negative, d >= u, d > 0)
+        elif mode is Rounding.DOWN:
+            up = np.where(negative, d > 0, d >= u)
+        elif mode is Rounding.ODD:
+            up = (d >= u) | ((d > 0) & ((top / u) % 2 == 0))
+        else:
+            raise ValueError(f"no overflow rule for rounding {mode.value!r}")
+        return np.isfinite(x) & up
+
+
+def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(s, inexact)``: ``a + b`` rounded to odd at 53 bits, and whether that was inexact."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    e[~np.isfinite(s)] = 0.0
+    bits = s.view(np.int64)
+    fix = (e != 0) & ((bits & 1) == 0)
+    if fix.any():
+        toward = np.where(np.signbit(e[fix]) == np.signbit(s[fix]), 1, -1)
+        bits[fix] += toward
+    return s, e != 0
+
+
+def float_adder(
+    fmt: FloatFormat, mode: Rounding, overflow: Overflow, counter: Counter | None
+) -> Adder:
+    """The exact general adder for a float accumulator (float64 operands and results)."""
+    native64 = fmt.mantissa_bits == 52
+    event = "saturations" if overflow is Overflow.SATURATE else "overflows"
+
+    def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            if native64:
+                s = acc + p  # round-to-nearest-even in fp64 itself
+            else:
+                s, _ = _two_sum_round_to_odd(acc, p)
+            finite_operands = np.isfinite(acc) & np.isfinite(p)
+            r = round_float(s, fmt, mode, overflow, None)
+            over = finite_operands & (~np.isfinite(s) | rounds_beyond_max(s, fmt, mode))
+            if over.any():
+                negative = np.signbit(s[over])
+                if overflow is Overflow.SATURATE:
+                    value = np.full(negative.shape, fmt.max)
+                else:
+                    to_inf = overflows_to_infinity(mode, negative)
+                    value = np.where(to_inf, overflow_value(fmt), fmt.max)
+                r[over] = np.where(negative, -value, value)
+                if counter is not None:
+                    counter.add(event, np.count_nonzero(over))
+            if mode is Rounding.DOWN:  # IEEE 754-2019 §6.3: an exact zero sum is -0 rounding down
+                zero = (s == 0) & ~((acc == 0) & (p == 0) & ~np.signbit(acc) & ~np.signbit(p))
+                r[zero] = -0.0
+        return r
+
+    return add
+
+
+def int_adder(fmt: IntFormat, overflow: Overflow, counter: Counter | None) -> Adder:
+    """The adder of an integer accumulator, on int64 codes (exact: |acc|, |p| < 2**61)."""
+    low, high = fmt.min_code, fmt.max_code
+    period_mask = np.int64(2**fmt.bits - 1)
+    event = "wraps" if overflow is Overflow.WRAP else "saturations"
+
+    def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
+        s = acc + p
+        out = (s < low) | (s > high)
+        if out.any():
+            if counter is not None:
+                counter.add(event, np.count_nonzero(out))
+            if overflow is Overflow.WRAP:
+                s = ((s - low) & period_mask) + low
+            else:
+                s = np.clip(s, low, high)
+        return s
+
+    return add
+
+
+def reduce(
+    order: Order,
+    count: int,
+    term: Callable[[int], np.ndarray],
+    add: Adder,
+    init: np.ndarray,
+) -> np.ndarray:
+    """Add ``term(0) ... term(count - 1)`` into ``init`` with ``add``, in ``order``.
+
+    ``fast`` runs as ``sequential`` (one of the orders it allows). Inner accumulators of
+    ``chunked`` start from +0 (``init * 0`` keeps the dtype and shape, and +0 for finite init).
+    """
+    if order.kind in (OrderKind.SEQUENTIAL, OrderKind.FAST):
+        acc = init
+        for k in range(count):
+            acc = add(acc, term(k))
+        return acc
+    if order.kind is OrderKind.CHUNKED:
+        assert order.chunk is not None
+        acc = init
+        zero = np.zeros_like(init)
+        for start in range(0, count, order.chunk):
+            inner = zero
+            for k in range(start, min(start + order.chunk, count)):
+                inner = add(inner, term(k))
+            acc = add(acc, inner)
+        return acc
+    # pairwise: a binary counter of complete subtrees; merge equal sizes as soon as they appear
+    stack: list[tuple[int, np.ndarray]] = []
+    for k in range(count):
+        size, value = 1, term(k)
+        while stack and stack[-1][0] == size:
+            value = add(stack.pop()[1], value)
+            size *= 2
+        stack.append((size, value))
+    if not stack:
+        return init
+    value = stack.pop()[1]
+    while stack:
+        value = add(stack.pop()[1], value)
+    return add(init, value)

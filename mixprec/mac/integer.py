@@ -1,0 +1,118 @@
+"""Integer (and fixed-point) accumulators: exact sums through BLAS, wrap and saturation.
+
+Values are handled as int64 *codes* ``value * 2**frac_bits``. A product of two input codes,
+shifted by ``acc.frac_bits - 2 * input.frac_bits``, is the accumulator code of the exact product.
+
+Fast exact path. Integer sums are exact in float arithmetic while every partial sum is an integer
+of magnitude <= 2**24 (float32) or <= 2**53 (float64): every such integer is a float, so no
+addition rounds, in any order. With ``P = max|a| * max|b|``, a dot product of K terms has partial
+sums bounded by ``K * P``; longer dot products are split into chunks of ``floor(2**24 / P)``
+(or ``2**53``) terms whose exact sums are added in int64. Wrap-around is a ring homomorphism
+(Z -> Z / 2**bits), so the wrapped result equals the exact sum wrapped once, in any order.
+
+Events and saturation need the order only where a partial sum can leave the range: every
+partial sum (of any order: prefix, chunk, subtree) is bounded by ``|bias| + sum_k |a_k b_k|``.
+Outputs whose bound fits the range have no event and take the exact sum; the others go through
+:func:`mixprec.mac.accumulate.reduce` with the int adder, in the MAC's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixprec.formats import IntFormat
+from mixprec.formats.spec import Overflow
+from mixprec.mac.accumulate import int_adder, reduce
+from mixprec.mac.operands import as_codes
+from mixprec.mac.stats import Counter
+from mixprec.mac.terms import Terms, select
+from mixprec.mac.unit import MAC
+
+
+def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
+    """Exact ``a @ b`` of integer-valued arrays as int64 (modulo 2**64 beyond int64).
+
+    Args:
+        a, b: integer-valued arrays (any int or float dtype holding integers exactly).
+        bound: an upper bound of ``|a[i, k] * b[k, j]|``.
+    """
+    count = a.shape[1]
+    if count == 0 or bound == 0:
+        return np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    for dtype, limit in ((np.float32, 2**24), (np.float64, 2**53)):
+        chunk = limit // bound
+        if chunk >= min(count, 64) or (dtype is np.float64 and chunk >= 1):
+            a_f = a.astype(dtype, copy=False)
+            b_f = b.astype(dtype, copy=False)
+            if chunk >= count:  # every partial sum is an integer <= limit: exact in any order
+                return (a_f @ b_f).astype(np.int64)
+            total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+            for start in range(0, count, chunk):
+                stop = min(start + chunk, count)
+                total += (a_f[:, start:stop] @ b_f[start:stop]).astype(np.int64)
+            return total
+    return a.astype(np.int64) @ b.astype(np.int64)  # numpy's int64 loop: exact modulo 2**64
+
+
+def _max_abs(x: np.ndarray) -> int:
+    return int(np.abs(x.astype(np.int64)).max()) if x.size else 0
+
+
+def int_matmul(
+    mac: MAC, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, counter: Counter | None
+) -> np.ndarray:
+    """Accumulator codes (int64, M×N) of the emulated integer ``a @ b + bias``."""
+    inp, acc = mac.input, mac.accumulator
+    assert isinstance(inp, IntFormat) and isinstance(acc, IntFormat)
+    a_codes = a if (a.dtype.kind in "iu" and inp.frac_bits == 0) else as_codes(a, inp)
+    b_codes = b if (b.dtype.kind in "iu" and inp.frac_bits == 0) else as_codes(b, inp)
+    shift = acc.frac_bits - 2 * inp.frac_bits
+    m, n = a.shape[0], b.shape[1]
+    bias_codes = np.zeros((m, n), dtype=np.int64) if bias is None else bias
+    peak = _max_abs(a_codes) * _max_abs(b_codes)
+    add = int_adder(acc, mac.overflow, counter)
+
+    a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
+    product = mac.product
+    if product is not None:
+        assert isinstance(product, IntFormat)
+        pshift = product.frac_bits - 2 * inp.frac_bits
+        signed = a64.min(initial=0) < 0 or b64.min(initial=0) < 0
+        limit = min(product.max_code, -product.min_code) if signed else product.max_code
+        if peak << pshift > limit:  # a product can leave the product format: round each one
+            padd = int_adder(product, mac.overflow, None)
+            to_acc = acc.frac_bits - product.frac_bits
+
+            def finish(p: np.ndarray) -> np.ndarray:
+                scaled = p << pshift
+                rounded = padd(np.zeros_like(scaled), scaled)
+                if counter is not None:
+                    counter.add("product_overflows", np.count_nonzero(rounded != scaled))
+                return rounded << to_acc
+
+            return reduce(mac.order, a.shape[1], Terms(a64, b64, finish=finish), add, bias_codes)
+
+    total = (exact_int_matmul(a_codes, b_codes, peak) << shift) + bias_codes
+    has_negative = min(a64.min(initial=0), b64.min(initial=0), bias_codes.min(initial=0)) < 0
+
+    def fits(bound: np.ndarray | int) -> np.ndarray | bool:
+        """Partial sums lie in [-bound, bound], or in [0, bound] without negative terms."""
+        inside = bound <= acc.max_code
+        return inside & (-bound >= acc.min_code) if has_negative else inside
+
+    count = a.shape[1]
+    if fits((count * peak << shift) + _max_abs(bias_codes)):
+        return total  # no partial sum can leave the range, in any order
+    if counter is None and mac.overflow is Overflow.WRAP:  # the exact sum wrapped once
+        return ((total - acc.min_code) & np.int64(2**acc.bits - 1)) + acc.min_code
+    bound = (exact_int_matmul(np.abs(a64), np.abs(b64), peak) << shift) + np.abs(bias_codes)
+    unsafe = ~fits(bound)
+    finish = (lambda p: p << shift) if shift else None
+    subset = select(unsafe)
+    if subset is None:  # safe outputs have no event: their reduction gives the exact sum
+        return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, bias_codes)
+    rows, cols = subset
+    result = total.copy()
+    terms = Terms(a64, b64, rows, cols, finish=finish)
+    result[rows, cols] = reduce(mac.order, count, terms, add, bias_codes[rows, cols])
+    return result
