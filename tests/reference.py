@@ -36,6 +36,7 @@ of the spec. Rounding finds the two neighbours of the exact value and picks one 
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -53,6 +54,13 @@ def _name(choice: object) -> str:
 
 
 # -- the value set, from the parameters ------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
+def _pow2(exponent: int) -> Fraction:
+    """2**exponent as a Fraction (cached: the oracle asks for the same few powers again)."""
+    return Fraction(2) ** exponent
+
+
+@functools.lru_cache(maxsize=256)
 def _float_params(fmt: FloatFormat) -> tuple[int, int, int, Fraction]:
     """(m, emin, emax, max) of a float format, from its independent parameters."""
     e, m, bias, special = fmt.exponent_bits, fmt.mantissa_bits, fmt.bias, _name(fmt.special)
@@ -62,7 +70,7 @@ def _float_params(fmt: FloatFormat) -> tuple[int, int, int, Fraction]:
     top_is_special = special == "ieee" or (special == "fn" and m == 0)
     emax = top - bias - (1 if top_is_special else 0)
     top_significand = 2 ** (m + 1) - 1 - (1 if special == "fn" and m > 0 else 0)
-    return m, emin, emax, top_significand * Fraction(2) ** (emax - m)
+    return m, emin, emax, top_significand * _pow2(emax - m)
 
 
 def _has_subnormals(fmt: FloatFormat) -> bool:
@@ -75,7 +83,7 @@ def max_value(fmt: Format | str) -> Fraction:
     if isinstance(fmt, FloatFormat):
         return _float_params(fmt)[3]
     top = 2 ** (fmt.bits - 1) - 1 if fmt.is_signed else 2**fmt.bits - 1
-    return top * Fraction(2) ** -fmt.frac_bits
+    return top * _pow2(-fmt.frac_bits)
 
 
 def finite_values(fmt: Format | str) -> list[Fraction]:
@@ -84,16 +92,16 @@ def finite_values(fmt: Format | str) -> list[Fraction]:
     if fmt.bits > 16:
         raise ValueError(f"{fmt.name} has {fmt.bits} bits; enumerate formats of <= 16 bits only")
     if not isinstance(fmt, FloatFormat):
-        scale = Fraction(2) ** -fmt.frac_bits
+        scale = _pow2(-fmt.frac_bits)
         low = -(2 ** (fmt.bits - 1)) if fmt.is_signed else 0
         high = 2 ** (fmt.bits - 1) - 1 if fmt.is_signed else 2**fmt.bits - 1
         return [k * scale for k in range(low, high + 1)]
     m, emin, emax, top = _float_params(fmt)
     magnitudes = [Fraction(0)] if fmt.has_zero else []
     if _has_subnormals(fmt):
-        magnitudes += [k * Fraction(2) ** (emin - m) for k in range(1, 2**m)]
+        magnitudes += [k * _pow2(emin - m) for k in range(1, 2**m)]
     for exponent in range(emin, emax + 1):
-        binade = [(2**m + k) * Fraction(2) ** (exponent - m) for k in range(2**m)]
+        binade = [(2**m + k) * _pow2(exponent - m) for k in range(2**m)]
         magnitudes += [v for v in binade if v <= top]
     negatives = [-v for v in reversed(magnitudes) if v > 0] if fmt.is_signed else []
     return negatives + magnitudes
@@ -103,24 +111,24 @@ def finite_values(fmt: Format | str) -> list[Fraction]:
 def _floor_log2(a: Fraction) -> int:
     """floor(log2(a)) of a positive fraction, exactly."""
     exponent = a.numerator.bit_length() - a.denominator.bit_length()
-    return exponent - 1 if Fraction(2) ** exponent > a else exponent
+    return exponent - 1 if _pow2(exponent) > a else exponent
 
 
 def _grid(a: Fraction, fmt: Format) -> tuple[int, Fraction] | None:
     """``(k, q)`` with ``k * q <= a < (k + 1) * q`` on the format's magnitude grid, unbounded
     above; ``None`` when ``a`` lies below the smallest value of a format without zero."""
     if not isinstance(fmt, FloatFormat):
-        q = Fraction(2) ** -fmt.frac_bits
+        q = _pow2(-fmt.frac_bits)
         return math.floor(a / q), q
     m, emin, _, _ = _float_params(fmt)
     if a > 0 and _floor_log2(a) >= emin:
-        q = Fraction(2) ** (_floor_log2(a) - m)
+        q = _pow2(_floor_log2(a) - m)
     elif not fmt.has_zero:
         return None
     elif _has_subnormals(fmt):
-        q = Fraction(2) ** (emin - m)
+        q = _pow2(emin - m)
     else:
-        q = Fraction(2) ** emin  # flushed: 0 and the smallest normal are neighbours
+        q = _pow2(emin)  # flushed: 0 and the smallest normal are neighbours
     return math.floor(a / q), q
 
 
@@ -151,8 +159,8 @@ def _lowest(fmt: Format) -> Fraction:
     if isinstance(fmt, FloatFormat):
         if fmt.is_signed:
             return -max_value(fmt)
-        return Fraction(0) if fmt.has_zero else Fraction(2) ** _float_params(fmt)[1]
-    return (-(2 ** (fmt.bits - 1)) if fmt.is_signed else 0) * Fraction(2) ** -fmt.frac_bits
+        return Fraction(0) if fmt.has_zero else _pow2(_float_params(fmt)[1])
+    return (-(2 ** (fmt.bits - 1)) if fmt.is_signed else 0) * _pow2(-fmt.frac_bits)
 
 
 def _magnitude_neighbours(a: Fraction, fmt: Format) -> tuple[Fraction | None, Fraction]:
@@ -160,7 +168,7 @@ def _magnitude_neighbours(a: Fraction, fmt: Format) -> tuple[Fraction | None, Fr
     format's smallest value."""
     grid = _grid(a, fmt)
     if grid is None:
-        return None, Fraction(2) ** _float_params(fmt)[1]  # type: ignore[arg-type]
+        return None, _pow2(_float_params(fmt)[1])  # type: ignore[arg-type]
     k, q = grid
     if k * q == a:
         return a, a
@@ -172,7 +180,7 @@ def _round_magnitude(a: Fraction, fmt: Format, rounding: str, negative: bool) ->
     """Round a magnitude on the unbounded grid; returns the chosen magnitude."""
     grid = _grid(a, fmt)
     if grid is None:
-        return Fraction(2) ** _float_params(fmt)[1]  # type: ignore[arg-type]
+        return _pow2(_float_params(fmt)[1])  # type: ignore[arg-type]
     k, q = grid
     low, high = k * q, (k + 1) * q
     if low == a:
@@ -278,7 +286,7 @@ def _round_int(value: Fraction | float | int, fmt: Format, mode: str, policy: st
         raise ValueError(f"overflow {policy!r} is not one of {INT_OVERFLOWS} for {fmt.name}")
     low = -(2 ** (fmt.bits - 1)) if fmt.is_signed else 0
     high = 2 ** (fmt.bits - 1) - 1 if fmt.is_signed else 2**fmt.bits - 1
-    scale = Fraction(2) ** -fmt.frac_bits
+    scale = _pow2(-fmt.frac_bits)
     if isinstance(value, float) and math.isnan(value):
         raise ValueError(f"NaN has no value in the integer format {fmt.name}")
     if isinstance(value, float) and math.isinf(value):
