@@ -132,9 +132,13 @@ def assert_within_ulp(actual: object, expected: object, fmt: Format | str, ulps:
         return
     worst_distance = np.where(nan_mismatch, np.inf, np.nan_to_num(distance, nan=0.0))
     worst = np.unravel_index(int(np.argmax(worst_distance)), a.shape) if a.ndim else ()
-    shown = "NaN against a number" if nan_mismatch[worst] else f"{float(distance[worst]):g} ulps"
+    far = float(distance[worst])
+    shown = (
+        "NaN against a number" if nan_mismatch[worst] else f"{far:g} ulp{'' if far == 1 else 's'}"
+    )
     raise AssertionError(
-        f"{int(too_far.sum())} of {a.size} elements are more than {ulps:g} ulp of {fmt.name} "
+        f"{int(too_far.sum())} of {a.size} elements are more than {ulps:g} "
+        f"ulp{'' if ulps == 1 else 's'} of {fmt.name} "
         f"apart;\n  the worst, {shown}, at {_where(worst, a.shape)}: "
         f"{float(a[worst])!r} vs expected {float(b[worst])!r}"
     )

@@ -136,6 +136,9 @@ def arrays_of(
 ) -> SearchStrategy[np.ndarray]:
     """Arrays of values of ``fmt``, drawn as arrays of bit patterns and decoded.
 
+    Every element is drawn (hypothesis fills no part of the array with one repeated value), so
+    a hundred arrays of 64 elements reach nearly every code of an 8-bit format.
+
     Args:
         fmt: a format or its name.
         shape: an int, a tuple, or a strategy of shapes (``hypothesis.extra.numpy.array_shapes``).
@@ -157,6 +160,7 @@ def arrays_of(
         code_dtype(fmt),
         shape,
         elements=_codes(fmt, allow_nan, allow_infinity, allow_subnormal),
+        fill=_hypothesis().nothing(),  # draw every element: no array of one repeated fill value
     )
     return codes.map(functools.partial(_decode, fmt=fmt, dtype=dtype))
 
@@ -188,6 +192,12 @@ def formats(
     >>> test_max_is_a_value()
     """
     st = _hypothesis()
+    known = [s.value for s in Special]
+    unknown = [s for s in specials if s not in known and s not in list(Special)]
+    if unknown:
+        raise ValueError(
+            f"unknown special-value scheme {unknown[0]!r}; allowed: {', '.join(map(repr, known))}"
+        )
     schemes = [Special(s) for s in specials]
     fitting = [s for s in schemes if max_bits >= _min_bits(s)]
     if not fitting or max_bits > 64:
