@@ -41,7 +41,7 @@ import math
 from fractions import Fraction
 
 from mixprec.formats.registry import get_format
-from mixprec.formats.spec import FloatFormat, Format
+from mixprec.formats.spec import FloatFormat, Format, IntFormat
 
 ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd")
 FLOAT_OVERFLOWS = ("saturate", "inf")
@@ -168,7 +168,7 @@ def _magnitude_neighbours(a: Fraction, fmt: Format) -> tuple[Fraction | None, Fr
     format's smallest value."""
     grid = _grid(a, fmt)
     if grid is None:
-        return None, _pow2(_float_params(fmt)[1])  # type: ignore[arg-type]
+        return None, _pow2(_float_params(fmt)[1])
     k, q = grid
     if k * q == a:
         return a, a
@@ -180,7 +180,7 @@ def _round_magnitude(a: Fraction, fmt: Format, rounding: str, negative: bool) ->
     """Round a magnitude on the unbounded grid; returns the chosen magnitude."""
     grid = _grid(a, fmt)
     if grid is None:
-        return _pow2(_float_params(fmt)[1])  # type: ignore[arg-type]
+        return _pow2(_float_params(fmt)[1])
     k, q = grid
     low, high = k * q, (k + 1) * q
     if low == a:
@@ -281,7 +281,7 @@ def _round_float(value: Fraction | float | int, fmt: FloatFormat, mode: str, pol
     return -result if negative else result
 
 
-def _round_int(value: Fraction | float | int, fmt: Format, mode: str, policy: str) -> float:
+def _round_int(value: Fraction | float | int, fmt: IntFormat, mode: str, policy: str) -> float:
     if policy not in INT_OVERFLOWS:
         raise ValueError(f"overflow {policy!r} is not one of {INT_OVERFLOWS} for {fmt.name}")
     low = -(2 ** (fmt.bits - 1)) if fmt.is_signed else 0

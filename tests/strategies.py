@@ -41,8 +41,14 @@ DETERMINISTIC_ROUNDINGS = tuple(r.value for r in Rounding if r is not Rounding.S
 def registered_formats(*, max_bits: int = 16, kind: str = "any") -> st.SearchStrategy[Format]:
     """A registered format of at most ``max_bits`` bits; ``kind`` is ``any``, ``float`` or
     ``int``."""
-    types = {"any": (FloatFormat, IntFormat), "float": FloatFormat, "int": IntFormat}[kind]
-    chosen = [f for f in mp.list_formats() if f.bits <= max_bits and isinstance(f, types)]
+    types: dict[str, tuple[type, ...]] = {
+        "any": (FloatFormat, IntFormat),
+        "float": (FloatFormat,),
+        "int": (IntFormat,),
+    }
+    if kind not in types:
+        raise ValueError(f"kind must be 'any', 'float' or 'int', got {kind!r}")
+    chosen = [f for f in mp.list_formats() if f.bits <= max_bits and isinstance(f, types[kind])]
     return st.sampled_from(chosen)
 
 

@@ -131,7 +131,8 @@ def assert_within_ulp(actual: object, expected: object, fmt: Format | str, ulps:
     if not too_far.any():
         return
     worst_distance = np.where(nan_mismatch, np.inf, np.nan_to_num(distance, nan=0.0))
-    worst = np.unravel_index(int(np.argmax(worst_distance)), a.shape) if a.ndim else ()
+    flat = int(np.argmax(worst_distance))
+    worst = tuple(int(i) for i in np.unravel_index(flat, a.shape)) if a.ndim else ()
     far = float(distance[worst])
     shown = (
         "NaN against a number" if nan_mismatch[worst] else f"{far:g} ulp{'' if far == 1 else 's'}"
