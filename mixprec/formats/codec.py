@@ -57,9 +57,10 @@ def encode(
     """
     fmt = get_format(fmt)
     values = np.asarray(quantize(x, fmt, rounding=rounding, overflow=overflow, rng=rng))
+    flat = values.reshape(-1)
     if isinstance(fmt, IntFormat):
-        return _encode_int(values, fmt)
-    return _encode_float(values.astype(np.float64), fmt)
+        return _encode_int(flat, fmt).reshape(values.shape)
+    return _encode_float(flat.astype(np.float64), fmt).reshape(values.shape)
 
 
 def _encode_int(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
@@ -125,13 +126,15 @@ def decode(codes: object, fmt: Format | str, dtype: np.dtype | type | None = Non
     if dtype is None:
         dtype = np.float32 if fast.fits_float32(fmt) else np.float64
     if isinstance(fmt, IntFormat):
-        signed = c.astype(np.int64)
-        if fmt.is_signed:
-            signed = np.where(c >= np.uint64(2 ** (fmt.bits - 1)), signed - 2**fmt.bits, signed)
-            if fmt.bits == 64:
-                signed = c.view(np.int64)
+        if fmt.bits == 64:
+            signed = c.view(np.int64) if fmt.is_signed else c
+        else:
+            signed = c.astype(np.int64)
+            if fmt.is_signed:
+                signed = np.where(c >= np.uint64(2 ** (fmt.bits - 1)), signed - 2**fmt.bits, signed)
         return np.ldexp(signed.astype(np.float64), -fmt.frac_bits).astype(dtype)
-    return _decode_float(c, fmt).astype(dtype)
+    with np.errstate(over="ignore"):  # the top exponent of IEEE formats: inf, replaced below
+        return _decode_float(c.reshape(-1), fmt).reshape(c.shape).astype(dtype)
 
 
 def _decode_float(c: np.ndarray, fmt: FloatFormat) -> np.ndarray:

@@ -52,6 +52,12 @@ def round_away(
     raise ValueError(f"unknown rounding mode {mode!r}")
 
 
+def _keep_inexact(frac: np.ndarray, scaled: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """Scaling a tiny magnitude down by a quantum above 1 can underflow to 0 in float64: such a
+    value is still inexact, below half a quantum. Give it the smallest positive fraction."""
+    return np.where((scaled == 0) & (magnitude > 0), 5e-324, frac)
+
+
 def overflows_to_infinity(mode: Rounding, negative: np.ndarray) -> np.ndarray:
     """IEEE 754-2019 §7.4: which overflowing values become ±inf rather than ±max.
 
@@ -99,7 +105,7 @@ def round_float(
             quantum_exp = np.where(below, fmt.emin, exponent - m)
         scaled = np.ldexp(np.where(finite, a, 0.0), -quantum_exp)
         floor = np.floor(scaled)
-        frac = scaled - floor
+        frac = _keep_inexact(scaled - floor, scaled, a)
         rounded = np.ldexp(floor + round_away(mode, floor, frac, negative, rng), quantum_exp)
 
         over = finite & (rounded > fmt.max)
@@ -156,9 +162,11 @@ def round_int(
         )
     negative = np.signbit(x)
     with np.errstate(over="ignore", invalid="ignore"):
-        a = np.ldexp(np.where(infinite, 0.0, np.abs(x)), fmt.frac_bits)
+        magnitude = np.where(infinite, 0.0, np.abs(x))
+        a = np.ldexp(magnitude, fmt.frac_bits)
         floor = np.floor(a)
-        code = floor + round_away(mode, floor, a - floor, negative, rng)
+        frac = _keep_inexact(a - floor, a, magnitude)
+        code = floor + round_away(mode, floor, frac, negative, rng)
         code = np.where(negative, -code, code)
     low, high = float(fmt.min_code), float(fmt.max_code)
     out_of_range = (code < low) | (code > high) | infinite
