@@ -1,0 +1,174 @@
+"""The work of one cell, run in a worker: train one model, serve it under every configuration.
+
+``run_cell(cell)`` is a pure top-level function of a picklable ``Cell``, so local worker
+processes and Dask workers can run it. The cell carries the dataset's name and directory, not its
+arrays: each worker process loads the data once and keeps it (``dataset``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import socket
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from mixprec.experiments.serve import PTQ_CALIBRATION, parse_serve, train_policy
+from mixprec.experiments.store import encode_bits
+from mixprec.experiments.sweep import Cell, Sweep
+
+__all__ = ["SCHEMA", "dataset", "run_cell", "versions"]
+
+SCHEMA = 1  # version of the record layout
+
+
+@functools.lru_cache(maxsize=2)
+def dataset(name: str, data_dir: str | None, normalize: str) -> tuple[Any, str]:
+    """The loaded dataset and a fingerprint of its test split, cached per process."""
+    from mixprec.data import load
+
+    data = load(name, data_dir=data_dir, normalize=normalize)
+    digest = hashlib.sha256(data.test.labels.tobytes())
+    digest.update(data.test.images.tobytes())
+    return data, digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    """Versions of mixprec, numpy, ml_dtypes and Python."""
+    import ml_dtypes
+
+    import mixprec
+
+    return {
+        "mixprec": mixprec.__version__,
+        "numpy": np.__version__,
+        "ml_dtypes": ml_dtypes.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _model(sweep: Sweep, seed: int) -> Any:
+    from mixprec.nn import MLP
+
+    return MLP.book(seed=seed) if sweep.model == "book" else MLP(sweep.sizes, seed=seed)
+
+
+def _splits(sweep: Sweep) -> tuple[Any, Any, str]:
+    data, fingerprint = dataset(sweep.dataset, sweep.data_dir, sweep.normalize)
+    train = data.train if sweep.train_limit is None else data.train[: sweep.train_limit]
+    test = data.test if sweep.test_limit is None else data.test[: sweep.test_limit]
+    if sweep.test_limit is not None:
+        digest = hashlib.sha256(test.labels.tobytes())
+        digest.update(test.images.tobytes())
+        fingerprint = digest.hexdigest()[:16]
+    return train, test, fingerprint
+
+
+def _events(evaluation: Any) -> dict[str, int]:
+    events = getattr(evaluation, "events", None) or {}
+    return {str(k): int(v) for k, v in events.items()}
+
+
+def run_cell(cell: Cell) -> list[dict[str, Any]]:
+    """Train the cell's model, serve it under each of its configurations; one record each.
+
+    The model is also served at fp32 (the ``fp32`` preset) as the reference of ``agreement``
+    (share of equal predictions) and ``logit_rel_error`` (``‖z − z_fp32‖ / ‖z_fp32‖``).
+
+    Returns:
+        One record (a JSON-ready dict, see ``mixprec.experiments.store``) per serve entry.
+    """
+    from mixprec.nn import Policy, evaluate, train
+
+    sweep = cell.sweep
+    train_split, test, fingerprint = _splits(sweep)
+    model = _model(sweep, cell.seed)
+    policy = train_policy(cell.train)
+    start = time.perf_counter()
+    history = train(
+        model,
+        train_split,
+        policy=policy,
+        epochs=sweep.epochs,
+        batch_size=sweep.batch_size,
+        optimizer=sweep.optimizer,
+        lr=sweep.lr,
+        momentum=sweep.momentum,
+        seed=cell.seed,
+        progress=False,
+    )
+    train_time = time.perf_counter() - start
+    reference = evaluate(model, test, policy=Policy.preset("fp32"))
+    ref_logits = np.asarray(reference.logits, dtype=np.float64)
+    ref_norm = float(np.linalg.norm(ref_logits))
+    summary = _history_summary(history)
+    records = []
+    for text in cell.serve:
+        config = parse_serve(text)
+        start = time.perf_counter()
+        if config.kind == "ptq":
+            from mixprec.nn import quantize
+
+            served_model = quantize(
+                model, calibration=train_split[:PTQ_CALIBRATION], scheme=config.scheme
+            )
+            evaluation = evaluate(served_model, test)
+            served_policy = str(getattr(served_model, "policy", config.text))
+        else:
+            evaluation = evaluate(model, test, policy=config.policy)
+            served_policy = str(config.policy)
+        serve_time = time.perf_counter() - start
+        predictions = np.asarray(evaluation.predictions)
+        logits = np.asarray(evaluation.logits, dtype=np.float64)
+        difference = logits - ref_logits
+        records.append(
+            {
+                "schema": SCHEMA,
+                "key": sweep.key(cell.train, text, cell.seed),
+                "experiment": sweep.name,
+                "train": cell.train,
+                "serve": text,
+                "seed": cell.seed,
+                "inputs": sweep.inputs(),
+                "train_policy": str(policy),
+                "serve_policy": served_policy,
+                "serve_kind": config.kind,
+                "accuracy": float(evaluation.accuracy),
+                "loss": float(evaluation.loss),
+                "n_test": int(len(predictions)),
+                "correct": encode_bits(predictions == test.labels),
+                "test_fingerprint": fingerprint,
+                "agreement": float(np.mean(predictions == reference.predictions)),
+                "logit_rel_error": float(np.linalg.norm(difference) / ref_norm)
+                if ref_norm > 0
+                else float(np.linalg.norm(difference)),
+                "logit_max_abs_error": float(np.max(np.abs(difference), initial=0.0)),
+                "events": _events(evaluation),
+                "training": summary,
+                "train_time_s": round(train_time, 4),
+                "serve_time_s": round(serve_time, 4),
+                "versions": versions(),
+                "host": f"{socket.gethostname()}:{os.getpid()}",
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+    return records
+
+
+def _history_summary(history: Any) -> dict[str, Any]:
+    """The last epoch's numbers of a training ``History`` (whatever it reports)."""
+    as_dict = getattr(history, "as_dict", None)
+    values = as_dict() if callable(as_dict) else {}
+    summary: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, (list, tuple)) and value and isinstance(value[-1], (int, float)):
+            summary[f"final_{name}"] = float(value[-1])
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            summary[name] = value
+    return summary

@@ -1,0 +1,229 @@
+"""Where the cells of a sweep run: in this process, in local worker processes, or on Dask.
+
+Every executor has one method that matters, ``map_unordered(fn, items)``: it runs ``fn(item)``
+for each item and yields an ``Outcome`` per item as soon as it finishes, in completion order, so
+that the caller can store each result at once. ``fn`` must be a top-level function and ``items``
+picklable (they travel to other processes or machines).
+
+- ``LocalExecutor(jobs=1)`` runs the items one after the other in this process.
+- ``LocalExecutor(jobs=N)`` runs them in ``N`` worker processes (``concurrent.futures``, started
+  with ``spawn``). Each worker's BLAS is limited to ``cores // N`` threads unless the
+  environment already says otherwise, and a worker exits on its own when the process that
+  started it dies (e.g. ``kill -9``) instead of lingering.
+- ``DaskExecutor("tcp://host:8786")`` submits them to a Dask distributed scheduler (optional
+  extra ``dask``); the workers need mixprec installed and the data where ``Sweep.data_dir`` says
+  (or in their own default places).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "Outcome", "make_executor"]
+
+T = TypeVar("T")
+
+_BLAS_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """The end of one item: its ``result``, or the ``error`` it raised (with its traceback)."""
+
+    item: T
+    result: Any = None
+    error: BaseException | None = None
+    traceback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the item finished without an error."""
+        return self.error is None
+
+
+class Executor(Protocol):
+    """Runs a function over items and yields outcomes as they complete."""
+
+    workers: int
+    """How many items can run at once (for messages and progress)."""
+
+    def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
+        """Run ``fn(item)`` for each item; yield each ``Outcome`` as soon as it is known.
+
+        Closing the generator early (Ctrl-C, an error in the caller) cancels what has not
+        started.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the workers or the connection."""
+        ...
+
+
+class LocalExecutor:
+    """Items run in this process (``jobs=1``) or in ``jobs`` local worker processes.
+
+    Args:
+        jobs: worker processes; ``None`` means the number of cores (``os.cpu_count()``).
+    """
+
+    def __init__(self, jobs: int | None = None) -> None:
+        jobs = (os.cpu_count() or 1) if jobs is None else jobs
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be a positive number of processes, got {jobs!r}.")
+        self.workers = jobs
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(jobs={self.workers})"
+
+    def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
+        items = list(items)
+        if self.workers == 1 or len(items) <= 1:
+            for item in items:
+                try:
+                    result = fn(item)
+                except Exception as error:  # reported to the caller, the sweep goes on
+                    yield Outcome(item, error=error, traceback=traceback.format_exc())
+                else:
+                    yield Outcome(item, result=result)
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        context = multiprocessing.get_context("spawn")
+        with _environment(_blas_limits(threads)):  # inherited by the workers spawned below
+            pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, len(items)),
+                mp_context=context,
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
+            try:
+                futures = {pool.submit(fn, item): item for item in items}
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        try:
+            yield from _as_completed(futures)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Nothing to release: each ``map_unordered`` call owns its pool."""
+
+
+class DaskExecutor:
+    """Items run on a Dask distributed cluster (optional extra ``dask``).
+
+    Args:
+        scheduler: the scheduler's address (``"tcp://10.0.0.5:8786"``) or a connected
+            ``distributed.Client`` (which is left open on ``close``).
+    """
+
+    def __init__(self, scheduler: Any) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise ImportError(
+                "running a sweep on a Dask cluster needs the dask extra: "
+                "pip install 'mixprec[dask]'"
+            ) from None
+        self._distributed = distributed
+        if isinstance(scheduler, distributed.Client):
+            self.client, self._owns_client = scheduler, False
+        else:
+            self.client = distributed.Client(scheduler, set_as_default=False)
+            self._owns_client = True
+        workers = self.client.scheduler_info().get("workers", {})
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.client.scheduler.address!r}, workers={self.workers})"
+
+    def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
+        futures = {self.client.submit(fn, item, pure=False): item for item in items}
+        try:
+            for future in self._distributed.as_completed(list(futures)):
+                item = futures[future]
+                if future.status == "error":
+                    error = future.exception()
+                    trace = "".join(traceback.format_tb(future.traceback()))
+                    yield Outcome(item, error=error, traceback=f"{trace}{error!r}")
+                else:
+                    yield Outcome(item, result=future.result())
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        """Close the client if this executor opened it."""
+        if self._owns_client:
+            self.client.close()
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
+    """``DaskExecutor(scheduler)`` when a scheduler address is given, else ``LocalExecutor``."""
+    if scheduler:
+        return DaskExecutor(scheduler)
+    return LocalExecutor(jobs)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _as_completed(futures: dict[Future, T]) -> Iterator[Outcome[T]]:
+    """Outcomes of local futures as they complete (errors included, with the worker traceback)."""
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            item = futures[future]
+            error = future.exception()
+            if error is None:
+                yield Outcome(item, result=future.result())
+            else:
+                cause = getattr(error, "__cause__", None)  # the worker's remote traceback
+                trace = str(cause) if cause is not None else ""
+                yield Outcome(item, error=error, traceback=trace + repr(error))
+
+
+def _blas_limits(threads: int) -> dict[str, str]:
+    """Thread limits for worker BLAS libraries, except those the environment already sets."""
+    return {name: str(threads) for name in _BLAS_THREAD_VARIABLES if name not in os.environ}
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block (children started in it see them)."""
+    for name, value in values.items():
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name in values:
+            os.environ.pop(name, None)
+
+
+def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Worker initializer: exit when the parent process is gone (killed with SIGKILL, say)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mixprec-watch-parent", daemon=True).start()

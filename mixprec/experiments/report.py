@@ -1,0 +1,332 @@
+"""Reports of a sweep: a Markdown table, a CSV file and a PNG plot, from the stored records.
+
+One row per (train policy, serve configuration), over the seeds present:
+
+- ``accuracy``: mean ± sample standard deviation over the seeds, in percent.
+- ``Δ``: the mean over seeds of (accuracy − baseline accuracy of the same seed), in points. The
+  baseline is the model trained at fp32 and served at fp32 (``baseline="fp32/fp32"``).
+- ``p``: McNemar's test of the row against the baseline on the same test images, **pooled**: the
+  discordant pairs (``b``: baseline right, row wrong; ``c``: the reverse) are summed over the
+  seeds that have both, then tested once (``mixprec.experiments.stats``). Stars mark
+  ``p < 0.05`` (*), ``< 0.01`` (**), ``< 0.001`` (***), with no correction for the number of
+  rows compared. ``sig`` counts the seeds whose own test gives ``p < 0.05``.
+  For a row with another train policy the test compares the classifiers actually trained; it
+  cannot tell the effect of precision from the run-to-run variation of training, which the
+  standard deviation over seeds shows.
+- ``agree``: share of test images where the row's prediction equals that of the same trained
+  model served at fp32; ``logit err``: ``‖z − z_fp32‖ / ‖z_fp32‖`` over all test logits of the
+  same model. Both isolate the effect of serving.
+- ``events``: the serving events reported by ``mixprec.nn.evaluate`` (accumulator overflows,
+  saturations, ...), mean over seeds, when any is non-zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts, mean_std
+from mixprec.experiments.store import decode_bits
+
+__all__ = [
+    "PLOT_EXTRA_MESSAGE",
+    "Row",
+    "markdown_table",
+    "plot_accuracy",
+    "summarize",
+    "write_csv",
+    "write_reports",
+]
+
+PLOT_EXTRA_MESSAGE = "plot skipped: matplotlib is not installed (pip install 'mixprec[plot]')"
+ALPHA = 0.05
+
+
+@dataclass
+class Row:
+    """The summary of one (train, serve) configuration over its seeds (see the module doc)."""
+
+    train: str
+    serve: str
+    seeds: list[int]
+    accuracy: tuple[float, float]  # mean, std (fractions)
+    loss: tuple[float, float]
+    agreement: tuple[float, float]
+    logit_error: tuple[float, float]
+    delta: tuple[float, float] | None = None  # mean, std of the per-seed differences
+    test: McNemar | None = None  # pooled over the seeds
+    significant_seeds: int = 0
+    compared_seeds: int = 0
+    events: dict[str, float] = field(default_factory=dict)
+    train_time: float = math.nan
+    serve_time: float = math.nan
+
+    @property
+    def stars(self) -> str:
+        """``*``, ``**`` or ``***`` for p below 0.05, 0.01, 0.001; empty otherwise."""
+        if self.test is None:
+            return ""
+        return "*" * sum(self.test.p_value < a for a in (0.05, 0.01, 0.001))
+
+
+def _correct(record: dict[str, Any]) -> np.ndarray:
+    return decode_bits(record["correct"], int(record["n_test"]))
+
+
+def _first_seen(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def summarize(
+    records: Sequence[dict[str, Any]],
+    train_order: Sequence[str] | None = None,
+    serve_order: Sequence[str] | None = None,
+    baseline: str = "fp32/fp32",
+) -> list[Row]:
+    """One ``Row`` per (train, serve) present in ``records``, train-major, in the given orders.
+
+    Args:
+        records: store records (``ResultStore.read()``); later duplicates of a key are ignored.
+        train_order, serve_order: row order; names absent from them follow in record order.
+        baseline: ``"TRAIN/SERVE"`` of the reference configuration for Δ and p.
+
+    Raises:
+        ValueError: a malformed ``baseline``, or paired records measured on different test
+            sets (their ``test_fingerprint`` differs).
+    """
+    base_train, sep, base_serve = baseline.partition("/")
+    if not sep:
+        raise ValueError(f"baseline must be 'TRAIN/SERVE' such as 'fp32/fp32', got {baseline!r}.")
+    by_config: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for record in records:
+        by_config.setdefault((record["train"], record["serve"]), {}).setdefault(
+            int(record["seed"]), record
+        )
+    trains = _first_seen([*(train_order or []), *(t for t, _ in by_config)])
+    serves = _first_seen([*(serve_order or []), *(s for _, s in by_config)])
+    reference = by_config.get((base_train, base_serve), {})
+    rows = []
+    for train in trains:
+        for serve in serves:
+            per_seed = by_config.get((train, serve))
+            if not per_seed:
+                continue
+            rows.append(_row(train, serve, per_seed, reference))
+    return rows
+
+
+def _row(
+    train: str, serve: str, per_seed: dict[int, dict[str, Any]], reference: dict[int, dict]
+) -> Row:
+    seeds = sorted(per_seed)
+    recs = [per_seed[s] for s in seeds]
+    row = Row(
+        train=train,
+        serve=serve,
+        seeds=seeds,
+        accuracy=mean_std([r["accuracy"] for r in recs]),
+        loss=mean_std([r["loss"] for r in recs]),
+        agreement=mean_std([r["agreement"] for r in recs]),
+        logit_error=mean_std([r["logit_rel_error"] for r in recs]),
+        train_time=float(np.mean([r.get("train_time_s", math.nan) for r in recs])),
+        serve_time=float(np.mean([r.get("serve_time_s", math.nan) for r in recs])),
+    )
+    names = sorted({name for r in recs for name in r.get("events", {})})
+    row.events = {
+        name: float(np.mean([r.get("events", {}).get(name, 0) for r in recs])) for name in names
+    }
+    paired = [s for s in seeds if s in reference]
+    if paired:
+        deltas, b, c = [], 0, 0
+        for seed in paired:
+            ours, theirs = per_seed[seed], reference[seed]
+            if ours.get("test_fingerprint") != theirs.get("test_fingerprint"):
+                raise ValueError(
+                    f"seed {seed}: {train}/{serve} and the baseline were evaluated on different "
+                    "test sets (test_fingerprint differs); keep one dataset per output directory."
+                )
+            deltas.append(ours["accuracy"] - theirs["accuracy"])
+            test = mcnemar(_correct(theirs), _correct(ours))
+            b, c = b + test.b, c + test.c
+            row.significant_seeds += test.is_significant(ALPHA)
+        row.compared_seeds = len(paired)
+        row.delta = mean_std(deltas)
+        row.test = mcnemar_counts(b, c)
+    return row
+
+
+# -- text --------------------------------------------------------------------------------------
+
+
+def _pct(value: tuple[float, float], digits: int = 2) -> str:
+    mean, std = value
+    if math.isnan(mean):
+        return "—"
+    text = f"{100 * mean:.{digits}f}"
+    return text if math.isnan(std) else f"{text} ± {100 * std:.{digits}f}"
+
+
+def _number(value: float) -> str:
+    if value == 0 or math.isnan(value):
+        return f"{value:g}"
+    return f"{value:.3g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.2e}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _events(events: dict[str, float]) -> str:
+    shown = [f"{name} {_number(value)}" for name, value in events.items() if value]
+    return ", ".join(shown) if shown else ""
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """The rows as a Markdown table (see the module doc for the columns)."""
+    header = (
+        "| train | serve | seeds | accuracy % | Δ pts | p (McNemar) | sig | agree % "
+        "| logit err | events |"
+    )
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        if row.test is None or row.delta is None:
+            delta = p = sig = "—"
+        else:
+            delta = f"{100 * row.delta[0]:+.2f}{row.stars}"
+            p = f"{_p(row.test.p_value)} ({row.test.b}/{row.test.c})"
+            sig = f"{row.significant_seeds}/{row.compared_seeds}"
+        lines.append(
+            f"| {row.train} | {row.serve} | {len(row.seeds)} | {_pct(row.accuracy)} | {delta} "
+            f"| {p} | {sig} | {_pct(row.agreement)} | {_number(row.logit_error[0])} "
+            f"| {_events(row.events)} |"
+        )
+    return "\n".join(lines)
+
+
+CSV_FIELDS = [
+    "train", "serve", "seeds", "accuracy_mean", "accuracy_std", "loss_mean", "loss_std",
+    "delta_mean", "delta_std", "mcnemar_b", "mcnemar_c", "p_value", "test", "significant_seeds",
+    "compared_seeds", "agreement_mean", "agreement_std", "logit_rel_error_mean",
+    "train_time_s_mean", "serve_time_s_mean",
+]  # fmt: skip
+
+
+def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
+    """The rows as CSV (fractions, not percent; ``events.NAME`` columns for every event)."""
+    path = Path(path)
+    event_names = sorted({name for row in rows for name in row.events})
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_FIELDS + [f"events.{name}" for name in event_names])
+        for row in rows:
+            test = row.test
+            writer.writerow(
+                [
+                    row.train, row.serve, " ".join(map(str, row.seeds)), *row.accuracy, *row.loss,
+                    *(row.delta or ("", "")),
+                    *((test.b, test.c, test.p_value, test.method) if test else ("",) * 4),
+                    row.significant_seeds, row.compared_seeds, *row.agreement,
+                    row.logit_error[0], row.train_time, row.serve_time,
+                    *(row.events.get(name, 0) for name in event_names),
+                ]
+            )  # fmt: skip
+    return path
+
+
+# -- plot --------------------------------------------------------------------------------------
+
+
+def plot_accuracy(rows: Sequence[Row], path: str | Path, title: str = "") -> Path | None:
+    """Accuracy by serve configuration, one series per train policy, error bars of ±1 std.
+
+    Returns:
+        The PNG's path, or ``None`` when matplotlib is missing (optional extra ``plot``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    serves = _first_seen(row.serve for row in rows)
+    trains = _first_seen(row.train for row in rows)
+    width = 0.8 / max(1, len(trains))
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(serves) + 2), 4.5))
+    for i, train in enumerate(trains):
+        series = {row.serve: row for row in rows if row.train == train}
+        xs = [j + (i - (len(trains) - 1) / 2) * width for j, s in enumerate(serves) if s in series]
+        means = [100 * series[s].accuracy[0] for s in serves if s in series]
+        stds = [100 * np.nan_to_num(series[s].accuracy[1]) for s in serves if s in series]
+        axes.errorbar(xs, means, yerr=stds, fmt="o", capsize=3, label=f"train {train}")
+    axes.set_xticks(range(len(serves)), serves, rotation=30, ha="right")
+    axes.set_xlabel("serve configuration")
+    axes.set_ylabel("test accuracy (%)")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small")
+    if title:
+        axes.set_title(title, fontsize="medium")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+# -- all of it ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Reports:
+    """What ``write_reports`` wrote: the Markdown text and the files."""
+
+    markdown: str
+    markdown_path: Path
+    csv_path: Path
+    plot_path: Path | None
+    notes: list[str] = field(default_factory=list)
+
+
+def write_reports(
+    rows: Sequence[Row],
+    directory: str | Path,
+    title: str,
+    preamble: Sequence[str] = (),
+    baseline: str = "fp32/fp32",
+) -> Reports:
+    """Write ``report.md``, ``report.csv`` and ``accuracy.png`` (when matplotlib is present).
+
+    Args:
+        rows: from ``summarize``.
+        directory: where to write.
+        title: the report's heading and the plot's title.
+        preamble: lines written between the heading and the table.
+        baseline: the ``summarize`` baseline, named in the legend.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    notes = []
+    plot_path = plot_accuracy(rows, directory / "accuracy.png", title) if rows else None
+    if rows and plot_path is None:
+        notes.append(PLOT_EXTRA_MESSAGE)
+    legend = (
+        f"Δ: accuracy minus the {baseline} baseline (train/serve) of the same seed, mean over "
+        "seeds. "
+        "p: McNemar's test against the baseline on the same test images, discordant pairs "
+        "(baseline right/row right) pooled over seeds; exact binomial below 25 discordant "
+        "pairs, else chi-square with continuity correction; * p<0.05, ** p<0.01, *** p<0.001, "
+        "uncorrected for multiple comparisons. sig: seeds whose own test gives p<0.05. "
+        "agree, logit err: against the same trained model served at fp32. events: serving "
+        "events (e.g. accumulator overflows), mean per seed."
+    )
+    text = "\n\n".join([f"# {title}", *preamble, markdown_table(rows), legend]) + "\n"
+    markdown_path = directory / "report.md"
+    markdown_path.write_text(text, encoding="utf-8")
+    csv_path = write_csv(rows, directory / "report.csv")
+    return Reports(text, markdown_path, csv_path, plot_path, notes)

@@ -1,0 +1,212 @@
+"""Train and serve entries of a sweep: what each name means, and checking them all up front.
+
+A **train** entry is a trainable policy preset of ``mixprec.nn.Policy.presets()``.
+
+A **serve** entry is one of, tried in this order:
+
+1. ``ptq:SCHEME`` — post-training quantization of the trained model with ``mixprec.nn.quantize``
+   (e.g. ``ptq:int8-per-channel``), calibrated on the first ``PTQ_CALIBRATION`` training
+   images, then served with the quantized model's own policy.
+2. a MAC override ``IN->ACC[:option...]`` (``int8->int16:wrap``, ``fp16->fp16``,
+   ``fp16->fp16:chunked:64``; the notation of ``mixprec.mac.MAC.parse``) — the serving policy of
+   the MAC's input format (the preset of that name if there is one, such as ``int8`` or
+   ``bf16``, else the bare format policy below) with that MAC as its forward MAC.
+3. a policy preset (``fp32``, ``bf16``, ``fp16``, ``fp8``, ``int8``, ...), served with its
+   forward roles (weights, activations, forward MAC, scaling).
+4. a format name (``fp8_e4m3``, ``fp8_e5m2``, ``e3m4``, ``int4``, ...) — weights and activations
+   rounded to that format and multiplied exactly with float32 accumulation (``FMT->fp32``, order
+   ``fast``). Float formats are used unscaled (a plain cast: values beyond the format's range
+   saturate, tiny ones flush to its subnormals or zero; the ``fp8`` preset is the scaled
+   alternative); integer formats get per-tensor symmetric scales and int32 accumulation, as the
+   ``int8`` preset.
+
+Names that are both a preset and a format (``fp32``, ``bf16``, ``fp16``, ``int8``) are presets.
+``check`` resolves every entry of a sweep before anything runs and raises one error listing every
+problem and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "PTQ_CALIBRATION",
+    "ServeConfig",
+    "check",
+    "parse_serve",
+    "serve_policy",
+    "train_policy",
+]
+
+PTQ_CALIBRATION = 1000  # training images used to calibrate post-training quantization
+
+
+def _nn() -> Any:
+    try:
+        import mixprec.nn as nn
+    except ImportError as error:  # pragma: no cover - during development of mixprec.nn only
+        raise ImportError(f"sweeps need mixprec.nn, which failed to import: {error}") from error
+    return nn
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """A parsed serve entry.
+
+    Attributes:
+        text: the entry as written in the sweep.
+        kind: ``"ptq"``, ``"mac"``, ``"policy"`` or ``"format"`` (see the module doc).
+        policy: the serving policy (for ``"ptq"``, ``None``: the quantized model brings its own).
+        scheme: the PTQ scheme, for ``"ptq"``.
+    """
+
+    text: str
+    kind: str
+    policy: Any = None
+    scheme: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _presets() -> dict[str, str]:
+    return _nn().Policy.presets()
+
+
+def _preset_key(name: str) -> str | None:
+    key = name.strip().lower().replace("_", "-")
+    return key if key in _presets() else None
+
+
+def _format_policy(fmt: Any) -> Any:
+    """Weights and activations in ``fmt``, fp32 accumulation (integers: scaled, int32)."""
+    from mixprec.formats import IntFormat
+    from mixprec.mac import MAC
+
+    nn = _nn()
+    if isinstance(fmt, IntFormat):
+        return nn.Policy(
+            weights=fmt,
+            activations=fmt,
+            forward_mac=MAC(input=fmt, accumulator="int32"),
+            scaling="per_tensor",
+            trainable=False,
+        )
+    return nn.Policy(
+        weights=fmt,
+        activations=fmt,
+        forward_mac=MAC(input=fmt, accumulator="fp32", order="fast"),
+        trainable=False,
+    )
+
+
+def _ptq_schemes() -> Sequence[str] | None:
+    """The PTQ schemes of ``mixprec.nn``, or ``None`` while it has no ``quantize``."""
+    nn = _nn()
+    if not hasattr(nn, "quantize"):
+        return None
+    schemes = getattr(nn, "QUANTIZATION_SCHEMES", None) or getattr(nn, "SCHEMES", None)
+    if schemes is None:
+        return ()
+    return [getattr(s, "value", s) for s in schemes]
+
+
+def parse_serve(text: str) -> ServeConfig:
+    """Resolve one serve entry (see the module doc).
+
+    Raises:
+        ValueError: the entry is none of the four kinds; the message lists what is allowed.
+    """
+    from mixprec.formats import get_format
+    from mixprec.mac import MAC
+
+    nn = _nn()
+    entry = text.strip()
+    if entry.lower().startswith("ptq:"):
+        scheme = entry[4:].strip()
+        schemes = _ptq_schemes()
+        if schemes is None:
+            raise ValueError(
+                f"serve entry {text!r}: post-training quantization (mixprec.nn.quantize) is not "
+                "available yet in this version of mixprec; remove the ptq: entries for now."
+            )
+        if schemes and scheme not in schemes:
+            raise ValueError(
+                f"serve entry {text!r}: unknown PTQ scheme {scheme!r}; the schemes are "
+                f"{', '.join(schemes)} (write ptq:SCHEME)."
+            )
+        return ServeConfig(entry, "ptq", scheme=scheme)
+    if "->" in entry:
+        try:
+            mac = MAC.parse(entry)
+        except ValueError as error:
+            raise ValueError(f"serve entry {text!r} is not a valid MAC: {error}") from None
+        input_name = mac.input.name
+        preset = _preset_key(input_name)
+        base = nn.Policy.preset(preset) if preset else _format_policy(mac.input)
+        return ServeConfig(entry, "mac", policy=base.with_mac(forward=mac))
+    preset = _preset_key(entry)
+    if preset is not None:
+        return ServeConfig(entry, "policy", policy=nn.Policy.preset(preset))
+    try:
+        fmt = get_format(entry)
+    except ValueError:
+        pass
+    else:
+        return ServeConfig(entry, "format", policy=_format_policy(fmt))
+    raise ValueError(
+        f"unknown serve entry {text!r}. A serve entry is a policy preset "
+        f"({', '.join(_presets())}), a format name (e.g. fp8_e4m3, fp8_e5m2, e3m4, int4; "
+        "`mixprec formats` lists them), a MAC override such as int8->int16:wrap, fp16->fp16, "
+        "bf16->fp32, or ptq:SCHEME."
+    )
+
+
+def serve_policy(text: str) -> Any:
+    """The serving policy of a serve entry (``None`` for ``ptq:``; see ``parse_serve``)."""
+    return parse_serve(text).policy
+
+
+def train_policy(text: str) -> Any:
+    """The policy of a train entry: a trainable preset.
+
+    Raises:
+        ValueError: not a preset, or a serving-only preset; the message lists the choices.
+    """
+    nn = _nn()
+    preset = _preset_key(text)
+    trainable = [name for name in _presets() if nn.Policy.preset(name).trainable]
+    if preset is None:
+        raise ValueError(
+            f"unknown train policy {text!r}; the trainable presets are {', '.join(trainable)}."
+        )
+    policy = nn.Policy.preset(preset)
+    if not policy.trainable:
+        raise ValueError(
+            f"train policy {text!r} is for serving only; train with one of "
+            f"{', '.join(trainable)} and serve with {text!r}."
+        )
+    return policy
+
+
+def check(train: Sequence[str], serve: Sequence[str]) -> None:
+    """Resolve every train and serve entry; raise one error that lists every problem.
+
+    Raises:
+        ValueError: one line per bad entry.
+    """
+    problems = []
+    for text in train:
+        try:
+            train_policy(text)
+        except ValueError as error:
+            problems.append(str(error))
+    for text in serve:
+        try:
+            parse_serve(text)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError("the sweep has bad entries:\n  - " + "\n  - ".join(problems))

@@ -1,0 +1,91 @@
+"""A sweep killed with SIGKILL in the middle resumes with nothing lost and nothing repeated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mixprec.experiments import LocalExecutor, ResultStore, Sweep, run_sweep
+from tests.experiments.fakes import fake_cell
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = dict(
+    name="killed", dataset="fashion-mnist", train=["fp32", "bf16", "fp16", "fp8"],
+    serve=["fp32", "bf16", "bad8"], seeds=6,
+)  # fmt: skip
+SCRIPT = """
+import sys
+from mixprec.experiments import LocalExecutor, Sweep, run_sweep
+from tests.experiments.fakes import fake_cell
+run_sweep(Sweep(**{sweep!r}), sys.argv[1], LocalExecutor({jobs}), progress=False,
+          cell_fn=fake_cell, check_names=False)
+"""
+
+
+def lines(path: Path) -> list[bytes]:
+    try:
+        return path.read_bytes().splitlines(keepends=True)
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(condition: object, what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_resume_after_kill_9(tmp_path: Path, jobs: int) -> None:
+    out = tmp_path / "out"
+    store = out / "results.jsonl"
+    env = dict(os.environ, MIXPREC_FAKE_SLEEP="0.15", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT.format(sweep=SWEEP, jobs=jobs), str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(lines(store)) >= 6 or process.poll() is not None, "results")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stderr.close()  # type: ignore[union-attr]
+    assert process.returncode == -signal.SIGKILL, "the sweep finished before it was killed"
+    before = lines(store)
+    grid = Sweep(**SWEEP).grid()
+    assert 0 < len(before) < len(grid)
+    if jobs > 1:  # orphaned workers notice and exit
+        workers = {int(r["host"].split()[1]) for r in ResultStore(out).read()}
+        wait_for(lambda: not any(alive(pid) for pid in workers), "orphaned workers to exit")
+
+    result = run_sweep(
+        Sweep(**SWEEP), out, LocalExecutor(1), progress=False, cell_fn=fake_cell,
+        check_names=False, echo=lambda text: None,
+    )  # fmt: skip
+    after = lines(store)
+    assert result.complete and result.skipped + result.ran == len(grid)
+    assert after[: len(before)] == before  # nothing lost, nothing rewritten
+    keys = [r["key"] for r in ResultStore(out).read()]
+    assert len(keys) == len(set(keys)) == len(grid)  # nothing repeated

@@ -1,0 +1,78 @@
+"""run_sweep with a fake cell function: storing, skipping, resuming, failures, workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mixprec.experiments import LocalExecutor, ResultStore, Sweep, run_sweep
+from tests.experiments.fakes import FAIL_TRAIN, fake_cell
+
+
+def sweep(**changes: object) -> Sweep:
+    values = dict(
+        name="fake", dataset="fashion-mnist", train=["fp32", "bf16"],
+        serve=["fp32", "bf16", "bad8"], seeds=2,
+    )  # fmt: skip
+    values.update(changes)
+    return Sweep(**values)
+
+
+def run(definition: Sweep, out: Path, jobs: int = 1) -> object:
+    return run_sweep(
+        definition, out, LocalExecutor(jobs), progress=False, cell_fn=fake_cell,
+        check_names=False, echo=lambda text: None,
+    )  # fmt: skip
+
+
+def test_runs_everything_then_nothing(tmp_path: Path) -> None:
+    result = run(sweep(), tmp_path)
+    assert result.complete and (result.ran, result.skipped) == (12, 0) and not result.failures
+    assert len(ResultStore(tmp_path).read()) == 12
+    assert json.loads((tmp_path / "sweep.json").read_text())["train"] == ["fp32", "bf16"]
+    for name in ("report.md", "report.csv", "accuracy.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    bad = next(row for row in result.rows if (row.train, row.serve) == ("fp32", "bad8"))
+    assert bad.stars and bad.delta[0] < -0.05  # about 20 % of the images flipped
+    before = (tmp_path / "results.jsonl").read_bytes()
+    again = run(sweep(), tmp_path)
+    assert (again.ran, again.skipped) == (0, 12) and again.complete
+    assert (tmp_path / "results.jsonl").read_bytes() == before
+
+
+def test_growing_a_sweep_runs_only_the_new_entries(tmp_path: Path) -> None:
+    run(sweep(seeds=1), tmp_path)
+    grown = run(sweep(seeds=2, serve=["fp32", "bf16", "bad8", "bad9"]), tmp_path)
+    assert (grown.ran, grown.skipped) == (16 - 6, 6)
+    keys = [r["key"] for r in ResultStore(tmp_path).read()]
+    assert len(keys) == len(set(keys)) == 16
+    # the report covers the sweep asked for, not everything in the store
+    small = run(sweep(seeds=1, serve=["fp32"]), tmp_path)
+    assert small.ran == 0 and len(small.records) == 2 and len(small.rows) == 2
+
+
+def test_failed_cells_are_logged_and_retried(tmp_path: Path) -> None:
+    result = run(sweep(train=["fp32", FAIL_TRAIN], seeds=1), tmp_path)
+    assert result.ran == 3 and len(result.failures) == 1 and not result.complete
+    assert "fails on purpose" in (tmp_path / "errors.log").read_text()
+    assert "incomplete" in result.reports.markdown
+    again = run(sweep(train=["fp32", FAIL_TRAIN], seeds=1), tmp_path)
+    assert again.ran == 0 and len(again.failures) == 1
+
+
+def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
+    one = run(sweep(), tmp_path / "one", jobs=1)
+    two = run(sweep(), tmp_path / "two", jobs=2)
+    strip = lambda records: sorted(  # noqa: E731
+        ({k: v for k, v in r.items() if k != "host"} for r in records), key=lambda r: r["key"]
+    )
+    assert strip(one.records) == strip(two.records)
+    hosts = {r["host"] for r in ResultStore(tmp_path / "two").read()}
+    assert len(hosts) >= 1
+
+
+def test_bad_executor_arguments() -> None:
+    with pytest.raises(ValueError, match="jobs"):
+        LocalExecutor(0)
