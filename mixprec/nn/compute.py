@@ -1,0 +1,79 @@
+"""The MLP's forward and backward passes under a precision policy (a compiled ``Numerics``).
+
+Written with the layers of :mod:`mixprec.nn.layers`; training (``train``) and serving
+(``evaluate``, ``predict``) both use them. Every matmul goes through the MAC of its role, every
+weight, activation and gradient tensor is rounded to its role's format (see
+:mod:`mixprec.nn.numerics` and :mod:`mixprec.nn.policy`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixprec.nn.layers import affine_backward, affine_forward, relu_backward, relu_forward
+from mixprec.nn.numerics import Numerics, Scaled
+
+__all__ = ["backward", "forward"]
+
+
+def forward(
+    numerics: Numerics,
+    weights: list[Scaled],
+    biases: list[np.ndarray | None],
+    x: np.ndarray,
+    x_is_rounded: bool = False,
+) -> tuple[np.ndarray, list[Scaled]]:
+    """Logits (float32) of a batch, and each layer's rounded input (kept for the backward pass).
+
+    The input and every hidden activation are rounded to the activation format (``x_is_rounded``:
+    the caller already rounded ``x``, unscaled); a layer's product goes through the forward MAC,
+    the bias is added to its float32 result (the logits stay float32), then ReLU.
+    """
+    inputs: list[Scaled] = []
+    h = Scaled(x, 1.0) if x_is_rounded else numerics.activations.scaled(x, 1)
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        inputs.append(h)
+        layer = i + 1
+        z = affine_forward(
+            h, w, b, matmul=lambda a, c, n=layer: numerics.matmul("forward", n, a, c)
+        )
+        if i == last:
+            return z, inputs
+        h = numerics.activations.scaled(relu_forward(z, inplace=True), layer + 1)
+    raise ValueError("a model needs at least one layer")
+
+
+def backward(
+    numerics: Numerics,
+    weights: list[Scaled],
+    has_bias: list[bool],
+    inputs: list[Scaled],
+    dz: np.ndarray,
+) -> list[np.ndarray]:
+    """Parameter gradients (float32, in the order of ``MLP.parameters()``) from ``dlogits``.
+
+    Every gradient (of the logits, of each hidden activation, of each weight and bias) is rounded
+    to the gradient format; the two products of each layer go through their MACs.
+    """
+    g = numerics.gradients.scaled(dz, len(weights))
+    grads: list[np.ndarray] = []
+    for i in reversed(range(len(weights))):
+        layer = i + 1
+
+        def input_grad(a: Scaled, b: Scaled, n: int = layer) -> np.ndarray:
+            return numerics.matmul("input_grad", n, a, b)
+
+        def weight_grad(a: Scaled, b: Scaled, n: int = layer) -> np.ndarray:
+            return numerics.matmul("weight_grad", n, a, b)
+
+        dx, dw, db = affine_backward(
+            g, inputs[i], weights[i], has_bias[i], i > 0, input_grad, weight_grad
+        )
+        if db is not None:
+            grads.insert(0, numerics.gradients.values(db, layer))
+        grads.insert(0, numerics.gradients.values(dw, layer))
+        if dx is not None:
+            dx = relu_backward(dx, inputs[i].values, inplace=True)
+            g = numerics.gradients.scaled(dx, layer - 1)
+    return grads

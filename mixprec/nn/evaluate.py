@@ -1,0 +1,152 @@
+"""Serving: ``predict`` (logits) and ``evaluate`` (accuracy and loss) under any policy.
+
+Serving is the forward pass alone: the weights are rounded once per call to the policy's weight
+format (from whatever the model holds: float32 master weights, or weights already in a format),
+each batch's activations are rounded to the activation format, and each layer's product goes
+through the policy's forward MAC. So one trained model can be served at any precision, at any
+batch size from 1.
+
+With ``scaling="per_tensor"`` (the ``fp8`` and ``int8`` presets) an activation's scale is
+computed from the batch it belongs to (dynamic quantization), so results can differ slightly
+between batch sizes; weights' scales do not depend on the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mixprec.data import Split
+from mixprec.nn.compute import forward
+from mixprec.nn.layers import log_softmax
+from mixprec.nn.model import MLP
+from mixprec.nn.numerics import Numerics
+from mixprec.nn.policy import Policy
+
+__all__ = ["Evaluation", "evaluate", "predict"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of :func:`evaluate`.
+
+    Attributes:
+        accuracy: fraction of correct predictions.
+        loss: mean cross-entropy (natural log).
+        n: number of examples.
+        predictions: predicted classes, int64 ``(n,)``.
+        logits: float32 ``(n, classes)``.
+        events: the forward MAC's event counters, per layer and in total.
+        policy: ``str`` of the policy.
+    """
+
+    accuracy: float
+    loss: float
+    n: int
+    predictions: np.ndarray = field(repr=False)
+    logits: np.ndarray = field(repr=False)
+    events: dict[str, dict[str, Any]] = field(repr=False)
+    policy: str
+
+    def as_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """JSON-ready; ``arrays`` adds ``predictions`` (a list)."""
+        out: dict[str, Any] = dict(
+            accuracy=self.accuracy, loss=self.loss, n=self.n, policy=self.policy,
+            events=self.events,
+        )  # fmt: skip
+        if arrays:
+            out["predictions"] = self.predictions.tolist()
+        return out
+
+
+def _logits(
+    model: MLP, images: np.ndarray, policy: Policy | str | None, batch_size: int
+) -> tuple[np.ndarray, Numerics]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = np.asarray(images)
+    if images.ndim == 1:
+        images = images[None, :]
+    if images.ndim != 2 or images.shape[1] != model.sizes[0]:
+        raise ValueError(
+            f"images must have shape (n, {model.sizes[0]}), got {images.shape}; flatten them "
+            "with images.reshape(len(images), -1)"
+        )
+    if images.dtype != np.float32:
+        images = images.astype(np.float32)
+    numerics = Numerics(Policy.preset(policy if policy is not None else "fp32"))
+    out = np.empty((len(images), model.sizes[-1]), np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events
+        weights = numerics.weight_copies(model.weights)
+        for lo in range(0, len(images), batch_size):
+            out[lo : lo + batch_size], _ = forward(
+                numerics, weights, model.biases, images[lo : lo + batch_size]
+            )
+    return out, numerics
+
+
+def predict(
+    model: MLP,
+    images: np.ndarray,
+    policy: Policy | str | None = None,
+    batch_size: int = 1000,
+) -> np.ndarray:
+    """Logits of ``images`` served under ``policy``.
+
+    Args:
+        model: a trained model.
+        images: float32 ``(n, features)`` (one image ``(features,)`` is taken as a batch of one).
+        policy: a ``Policy`` or preset name (default ``"fp32"``).
+        batch_size: examples per forward pass (any size from 1).
+
+    Returns:
+        float32 logits ``(n, classes)``; ``argmax(axis=1)`` gives the classes.
+
+    Raises:
+        ValueError: images of the wrong shape, a batch size below 1, an unknown policy.
+    """
+    return _logits(model, images, policy, batch_size)[0]
+
+
+def evaluate(
+    model: MLP,
+    split: Split,
+    policy: Policy | str | None = None,
+    batch_size: int = 1000,
+) -> Evaluation:
+    """Accuracy and loss of ``model`` on ``split``, served under ``policy``.
+
+    Args:
+        model: a trained model.
+        split: a ``Split`` (e.g. ``data.test``).
+        policy: a ``Policy`` or preset name (default ``"fp32"``).
+        batch_size: examples per forward pass.
+
+    Returns:
+        An :class:`Evaluation`.
+
+    Raises:
+        ValueError: as :func:`predict`.
+    """
+    logits, numerics = _logits(model, split.images, policy, batch_size)
+    labels = split.labels
+    predictions = logits.argmax(axis=1).astype(np.int64)
+    n = len(labels)
+    if n:
+        with np.errstate(over="ignore", invalid="ignore"):
+            logp = log_softmax(logits.astype(np.float64))
+        loss = float(-logp[np.arange(n), labels].mean())
+        accuracy = float(np.count_nonzero(predictions == labels) / n)
+    else:
+        loss, accuracy = float("nan"), float("nan")
+    return Evaluation(
+        accuracy=accuracy,
+        loss=loss,
+        n=n,
+        predictions=predictions,
+        logits=logits,
+        events=numerics.events.as_dict(),
+        policy=str(numerics.policy),
+    )

@@ -1,0 +1,362 @@
+"""A precision policy compiled for running: tensor rounding per role, matmuls per MAC, events.
+
+``Numerics(policy)`` holds one :class:`Rounder` per tensor role (``weights``, ``activations``,
+``gradients``, ``updates``) and the MAC of each matmul role (``forward``, ``input_grad``,
+``weight_grad``), and sums the numeric events of both per layer and role in :class:`Events`.
+
+A rounded tensor travels with its scale as a :class:`Scaled` pair: ``values`` lie on the format's
+grid and stand for ``values / scale``; without per-tensor scaling the scale is 1. The MAC works on
+the values, and its float32 result is divided by the two scales.
+
+**The BLAS path.** A MAC with an fp32 accumulator, order ``fast``, exact products (no product
+format), round-to-nearest-even and IEEE overflow is, by definition, "add every exact product into
+an fp32 accumulator, rounding once per addition, in any order": float32 BLAS sgemm on the input
+values, which is what :meth:`mixprec.mac.MAC.matmul` itself runs in that case. When both operands
+already hold values of the MAC's input format (their role's format is contained in it: the policy
+rounded them), ``Numerics`` calls ``np.matmul`` directly and skips the MAC's re-quantization and
+checks of its inputs. The products are exact in float32 for inputs of at most 12 significant bits
+(fp16, fp8, int8 ...): the result is the MAC's bit for bit (tested). For bf16 and fp32 inputs it
+relies, as every fp32 BLAS does, on the kernel's fused multiply-adds (OpenBLAS and MKL on x86-64
+with FMA). Event counts come from the result: when it holds inf or NaN, ``inf_results`` and
+``nan_results`` count them and ``overflows`` counts the non-finite outputs of finite operands (one
+overflowing addition each: after it the accumulator stays non-finite). Every other MAC runs
+through ``mac.matmul``.
+
+Tensor rounding events, per layer and role (``weights``, ``activations``, ``gradients``):
+``saturations`` (finite values beyond the format's max, clamped to ±max), ``overflows`` (finite
+gradients beyond the max, which become inf as in an IEEE cast), ``flushes`` (non-zero values that
+round to zero).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from mixprec.formats import (
+    FP32,
+    FloatFormat,
+    Format,
+    IntFormat,
+    get_format,
+    quantize,
+    storage_dtype,
+)
+from mixprec.formats.spec import Overflow, Rounding
+from mixprec.mac import MAC, MacStats
+from mixprec.mac.unit import OrderKind
+from mixprec.nn.policy import Policy, Scaling
+
+__all__ = [
+    "MAC_ROLES",
+    "TENSOR_ROLES",
+    "Events",
+    "Numerics",
+    "Rounder",
+    "RoundingStats",
+    "Scaled",
+    "runs_as_blas",
+    "tensor_scale",
+]
+
+MAC_ROLES = ("forward", "input_grad", "weight_grad")
+TENSOR_ROLES = ("weights", "activations", "gradients")
+
+
+class Scaled(NamedTuple):
+    """A rounded tensor: ``values`` on the format's grid, standing for ``values / scale``."""
+
+    values: np.ndarray
+    scale: float
+
+    @property
+    def T(self) -> Scaled:  # noqa: N802 (numpy's name)
+        """The transpose, same scale (so the layers can write ``x.T``)."""
+        return Scaled(self.values.T, self.scale)
+
+    def sum(self, axis: int) -> np.ndarray:
+        """The unscaled float32 sum along ``axis`` (a bias gradient)."""
+        total = self.values.sum(axis=axis)
+        return total if self.scale == 1.0 else total * np.float32(1.0 / self.scale)
+
+
+def tensor_scale(x: np.ndarray, fmt: Format | str) -> float:
+    """The per-tensor scale of ``x`` for ``fmt`` (see :mod:`mixprec.nn.policy`).
+
+    Floats: the largest power of two ``s`` with ``amax * s <= fmt.max`` (exact to apply and to
+    undo). Integers: ``fmt.max / amax`` (symmetric, zero point 0). 1 for an all-zero tensor or
+    one holding inf or NaN (which then overflows visibly).
+
+    >>> tensor_scale(np.array([0.01, -3.0]), "fp8_e4m3")  # 448 / 3 = 149.3 -> 2**7
+    128.0
+    """
+    fmt = get_format(fmt)
+    if x.size == 0:
+        return 1.0
+    amax = max(float(x.max()), -float(x.min()))
+    if not math.isfinite(amax) or amax == 0.0:
+        return 1.0
+    if isinstance(fmt, IntFormat):
+        return fmt.max / amax
+    _, exponent = math.frexp(fmt.max / amax)  # fmt.max / amax = m * 2**exponent, 0.5 <= m < 1
+    return math.ldexp(1.0, exponent - 1)
+
+
+@dataclass(frozen=True)
+class RoundingStats:
+    """Events of rounding tensors to a role's format (summable with ``+``)."""
+
+    saturations: int = 0
+    overflows: int = 0
+    flushes: int = 0
+
+    def __add__(self, other: RoundingStats) -> RoundingStats:
+        return RoundingStats(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_NO_ROUNDING_EVENT = RoundingStats()
+_NO_MAC_EVENT = MacStats()
+
+
+class Events:
+    """Event counters summed per (layer, role); layers count from 1."""
+
+    def __init__(self) -> None:
+        self.by_layer: dict[tuple[int, str], Any] = {}
+
+    def add(self, layer: int, role: str, stats: Any) -> None:
+        """Add ``stats`` (a ``MacStats`` or ``RoundingStats``) to the count of (layer, role)."""
+        key = (layer, role)
+        previous = self.by_layer.get(key)
+        self.by_layer[key] = stats if previous is None else previous + stats
+
+    def touch(self, layer: int, role: str, zero: Any) -> None:
+        """Record that (layer, role) ran with no event (``zero`` is its kind's empty stats)."""
+        self.by_layer.setdefault((layer, role), zero)
+
+    def total(self, role: str) -> Any:
+        """The sum over layers of one role's stats, or None if it has none."""
+        found = [s for (_, r), s in self.by_layer.items() if r == role]
+        return sum(found[1:], found[0]) if found else None
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """``{"layer1.forward": {...}, ..., "forward": {...}}``: by layer and role, then by role."""
+        out = {
+            f"layer{layer}.{role}": s.as_dict()
+            for (layer, role), s in sorted(self.by_layer.items())
+        }
+        for role in (*MAC_ROLES, *TENSOR_ROLES):
+            total = self.total(role)
+            if total is not None:
+                out[role] = total.as_dict()
+        return out
+
+
+def _contains(outer: Format, inner: Format) -> bool:
+    """Whether every finite value of float format ``inner`` is a value of ``outer``.
+
+    Both grids are dyadic: ``inner``'s values fit when its significands are no longer, its range
+    no wider, and its smallest quantum a multiple of ``outer``'s (or, without subnormals in
+    ``outer``, no value of ``inner`` below ``outer``'s smallest normal).
+    """
+    if outer == inner:
+        return True
+    if not (isinstance(outer, FloatFormat) and isinstance(inner, FloatFormat)):
+        return False
+    return (
+        (outer.is_signed or not inner.is_signed)
+        and inner.mantissa_bits <= outer.mantissa_bits
+        and inner.max <= outer.max
+        and inner.smallest_subnormal >= outer.smallest_subnormal
+        and (outer.has_subnormals or inner.smallest_subnormal >= outer.smallest_normal)
+    )
+
+
+def runs_as_blas(mac: MAC) -> bool:
+    """Whether ``mac`` is float32 BLAS on its input values (see the module docstring)."""
+    return (
+        mac.accumulator == FP32
+        and mac.product is None
+        and mac.rounding is Rounding.NEAREST_EVEN
+        and mac.overflow is Overflow.INF
+        and mac.order.kind is OrderKind.FAST  # type: ignore[union-attr]
+        and isinstance(mac.input, FloatFormat)
+        and _contains(FP32, mac.input)
+    )
+
+
+@dataclass
+class Rounder:
+    """Rounds one role's tensors: format, overflow policy, optional per-tensor scale."""
+
+    fmt: Format
+    role: str
+    overflow: str
+    per_tensor: bool
+    events: Events | None = None
+
+    @property
+    def is_identity(self) -> bool:
+        return self.fmt == FP32 and not self.per_tensor
+
+    def scaled(
+        self,
+        x: np.ndarray,
+        layer: int = 0,
+        rounding: Rounding | str = Rounding.NEAREST_EVEN,
+        rng: np.random.Generator | None = None,
+    ) -> Scaled:
+        """Scale (per tensor, if the policy says so) and round ``x``; ``x`` is not modified."""
+        if self.is_identity:
+            return Scaled(x, 1.0)
+        scale = tensor_scale(x, self.fmt) if self.per_tensor else 1.0
+        if scale != 1.0:
+            x = x * np.float32(scale)
+        q = quantize(x, self.fmt, rounding, self.overflow, rng)
+        if self.events is not None:
+            stats = self._count(x, q, scaled=self.per_tensor)
+            if stats == _NO_ROUNDING_EVENT:
+                self.events.touch(layer, self.role, _NO_ROUNDING_EVENT)
+            else:
+                self.events.add(layer, self.role, stats)
+        return Scaled(q, scale)
+
+    def values(
+        self,
+        x: np.ndarray,
+        layer: int = 0,
+        rounding: Rounding | str = Rounding.NEAREST_EVEN,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Round and undo the scale: float32 values on the (scaled) grid."""
+        values, scale = self.scaled(x, layer, rounding, rng)
+        if scale != 1.0:
+            values *= np.float32(1.0 / scale)
+        return values
+
+    def _count(self, x: np.ndarray, q: np.ndarray, scaled: bool) -> RoundingStats:
+        flushes = int(np.count_nonzero(x)) - int(np.count_nonzero(q))
+        beyond = 0
+        if not scaled and x.size:  # a scaled tensor fits by construction
+            amax = max(float(x.max()), -float(x.min()))  # NaN if x holds one
+            if not amax <= self.fmt.max:
+                with np.errstate(invalid="ignore"):
+                    beyond = int(np.count_nonzero(np.isfinite(x) & (np.abs(x) > self.fmt.max)))
+        if self.overflow == "inf":
+            return RoundingStats(overflows=beyond, flushes=flushes)
+        return RoundingStats(saturations=beyond, flushes=flushes)
+
+
+class Numerics:
+    """A policy ready to run: rounding per tensor role, a MAC per matmul role, event counts.
+
+    Args:
+        policy: the precision policy.
+        count_events: count the MACs' and the roundings' numeric events (``events``).
+
+    Attributes:
+        policy: the policy.
+        weights, activations, gradients, updates: the :class:`Rounder` of each tensor role.
+        macs: ``{"forward": MAC, "input_grad": MAC, "weight_grad": MAC}``.
+        events: :class:`Events` since construction or the last :meth:`take_events`.
+    """
+
+    def __init__(self, policy: Policy, count_events: bool = True) -> None:
+        self.policy = policy
+        self.count_events = count_events
+        self.events = Events()
+        per_tensor = policy.scaling is Scaling.PER_TENSOR
+        sink = self.events if count_events else None
+
+        def rounder(fmt: Any, role: str, overflow: str, scaled: bool) -> Rounder:
+            return Rounder(fmt, role, overflow, scaled, sink)
+
+        self.weights = rounder(policy.weights, "weights", "saturate", per_tensor)
+        self.activations = rounder(policy.activations, "activations", "saturate", per_tensor)
+        self.gradients = rounder(policy.gradients, "gradients", "inf", per_tensor)
+        self.updates = rounder(policy.updates, "updates", "saturate", False)
+        self.updates.events = None  # updates are rounded in the optimizer step, uncounted
+        self.macs: dict[str, MAC] = {
+            "forward": policy.forward_mac,  # type: ignore[dict-item]
+            "input_grad": policy.input_grad_mac,  # type: ignore[dict-item]
+            "weight_grad": policy.weight_grad_mac,  # type: ignore[dict-item]
+        }
+        operands = {
+            "forward": (self.activations.fmt, self.weights.fmt),
+            "input_grad": (self.gradients.fmt, self.weights.fmt),
+            "weight_grad": (self.activations.fmt, self.gradients.fmt),
+        }
+        self._blas = {
+            role: runs_as_blas(mac) and all(_contains(mac.input, f) for f in operands[role])
+            for role, mac in self.macs.items()
+        }
+        self._integer_operands = {
+            role: isinstance(mac.input, IntFormat)
+            and storage_dtype(mac.input) is not None
+            and all(f == mac.input for f in operands[role])
+            for role, mac in self.macs.items()
+        }
+
+    def take_events(self) -> Events:
+        """The events so far; counting starts again from zero."""
+        events = self.events
+        self.events = Events()
+        for r in (self.weights, self.activations, self.gradients):
+            if r.events is not None:
+                r.events = self.events
+        return events
+
+    def matmul(self, role: str, layer: int, a: Scaled, b: Scaled) -> np.ndarray:
+        """``(a / scale_a) @ (b / scale_b)`` by the MAC of ``role``, as float32."""
+        mac = self.macs[role]
+        if self._blas[role]:
+            with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted
+                y = a.values @ b.values
+            if self.count_events:
+                self._count_blas(layer, role, y, a.values, b.values)
+        else:
+            av, bv = a.values, b.values
+            if self._integer_operands[role]:  # integer values in their storage dtype: faster
+                dtype = storage_dtype(mac.input)
+                av, bv = av.astype(dtype), bv.astype(dtype)
+            if self.count_events:
+                y, stats = mac.matmul(av, bv, stats=True)
+                self.events.add(layer, role, stats)
+            else:
+                y = mac.matmul(av, bv)
+            y = np.asarray(y).astype(np.float32, copy=False)
+        scale = a.scale * b.scale
+        if scale != 1.0:
+            y *= np.float32(1.0 / scale)
+        return y
+
+    def _count_blas(
+        self, layer: int, role: str, y: np.ndarray, a: np.ndarray, b: np.ndarray
+    ) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(float(y.sum(dtype=np.float64))):
+                self.events.touch(layer, role, _NO_MAC_EVENT)
+                return  # no inf or NaN: no event
+            inf, nan = np.isinf(y), np.isnan(y)
+            clean = np.isfinite(a).all(axis=1)[:, None] & np.isfinite(b).all(axis=0)[None, :]
+            stats = MacStats(
+                overflows=int(np.count_nonzero((inf | nan) & clean)),
+                inf_results=int(np.count_nonzero(inf)),
+                nan_results=int(np.count_nonzero(nan)),
+            )
+        self.events.add(layer, role, stats)
+
+    def weight_copies(self, weights: list[np.ndarray], on_grid: bool = False) -> list[Scaled]:
+        """The weights as the matmuls see them; ``on_grid`` skips rounding weights already in
+        the format (no master copy, no per-tensor scale)."""
+        if on_grid and not self.weights.per_tensor:
+            return [Scaled(w, 1.0) for w in weights]
+        return [self.weights.scaled(w, layer) for layer, w in enumerate(weights, start=1)]
