@@ -1,8 +1,9 @@
 """Accumulation: one rounded addition (per accumulator kind) and the orders that chain them.
 
 An *adder* ``add(acc, p)`` returns ``acc + p`` rounded once to the accumulator format, with the
-overflow policy applied and the events counted. :func:`reduce` chains adders in a given order over
-the K products of a dot product, vectorized over any number of outputs.
+overflow policy applied and the events counted; it may write the result into ``acc``.
+:func:`reduce` chains adders in a given order over the K products of a dot product, vectorized
+over any number of outputs.
 
 The general float adder rounds exactly whatever the operands (two float64 values): TwoSum
 (Knuth, TAOCP vol. 2, 4.2.2) gives ``s = fl(a + b)`` and the exact error ``e`` with
@@ -101,7 +102,7 @@ def float_adder(
                 r[over] = np.where(negative, -value, value)
                 if counter is not None:
                     counter.add(event, np.count_nonzero(over))
-            if mode is Rounding.DOWN:  # IEEE 754-2019 §6.3: an exact zero sum is -0 rounding down
+            if mode is Rounding.DOWN and fmt.has_negative_zero:  # IEEE 754 §6.3: exact 0 is -0
                 zero = (s == 0) & ~((acc == 0) & (p == 0) & ~np.signbit(acc) & ~np.signbit(p))
                 r[zero] = -0.0
         return r
@@ -140,19 +141,32 @@ def reduce(
     """Add ``term(0) ... term(count - 1)`` into ``init`` with ``add``, in ``order``.
 
     ``fast`` runs as ``sequential`` (one of the orders it allows). Inner accumulators of
-    ``chunked`` start from +0 (``init * 0`` keeps the dtype and shape, and +0 for finite init).
+    ``chunked`` start from +0. An adder may write its result into its first argument, so ``init``
+    is copied, and ``term`` must return a fresh array for ``pairwise`` (whose terms become
+    accumulators); for the other orders each term is consumed before the next one is made.
+    Products and sums of specials (0 * inf, inf - inf) are defined here: no numpy warnings.
     """
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _reduce(order, count, term, add, init)
+
+
+def _reduce(
+    order: Order,
+    count: int,
+    term: Callable[[int], np.ndarray],
+    add: Adder,
+    init: np.ndarray,
+) -> np.ndarray:
     if order.kind in (OrderKind.SEQUENTIAL, OrderKind.FAST):
-        acc = init
+        acc = init.copy()
         for k in range(count):
             acc = add(acc, term(k))
         return acc
     if order.kind is OrderKind.CHUNKED:
         assert order.chunk is not None
-        acc = init
-        zero = np.zeros_like(init)
+        acc = init.copy()
         for start in range(0, count, order.chunk):
-            inner = zero
+            inner = np.zeros_like(init)
             for k in range(start, min(start + order.chunk, count)):
                 inner = add(inner, term(k))
             acc = add(acc, inner)
@@ -160,14 +174,14 @@ def reduce(
     # pairwise: a binary counter of complete subtrees; merge equal sizes as soon as they appear
     stack: list[tuple[int, np.ndarray]] = []
     for k in range(count):
-        size, value = 1, term(k)
+        size, value = 1, term(k).copy()
         while stack and stack[-1][0] == size:
             value = add(stack.pop()[1], value)
             size *= 2
         stack.append((size, value))
     if not stack:
-        return init
+        return init.copy()
     value = stack.pop()[1]
     while stack:
         value = add(stack.pop()[1], value)
-    return add(init, value)
+    return add(init.copy(), value)

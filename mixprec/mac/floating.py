@@ -18,15 +18,28 @@ Paths, each exact:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from mixprec.formats import FloatFormat
+from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
+from mixprec.mac.kernels import magic_adder, magic_applies
 from mixprec.mac.operands import products_fit_float32, round_products
 from mixprec.mac.stats import Counter
 from mixprec.mac.terms import Terms, select
-from mixprec.mac.unit import MAC, OrderKind
+from mixprec.mac.unit import MAC, Order, OrderKind
+
+_WORK_PER_THREAD = 1 << 20  # products per thread below which one thread is faster
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mixprec-mac")
 
 
 def _native_dtype(fmt: FloatFormat) -> type | None:
@@ -75,7 +88,7 @@ def native_adder(
 
     def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            s = acc + p
+            s = np.add(acc, p, out=acc)
             if counter is None and overflow is Overflow.INF:
                 return s
             over = np.isinf(s) & np.isfinite(acc) & np.isfinite(p)
@@ -99,12 +112,16 @@ def _accumulate(
     cols: np.ndarray | None = None,
     sequential: bool = False,
 ) -> np.ndarray:
-    """The emulated reduction, in the MAC's order (or sequential), for all or listed outputs."""
+    """The emulated reduction, in the MAC's order (or sequential), for all or listed outputs.
+
+    Large problems are split by rows of ``a`` across worker threads (numpy releases the GIL in
+    its loops); every output is computed the same way whatever the split.
+    """
     acc = mac.accumulator
     assert isinstance(acc, FloatFormat)
     order = mac.order
     if sequential or order.kind is OrderKind.FAST:
-        order = type(order)(OrderKind.SEQUENTIAL)
+        order = Order(OrderKind.SEQUENTIAL)
     native = _native_dtype(acc)
     product = mac.product
     if (
@@ -113,20 +130,132 @@ def _accumulate(
         and mac.rounding is Rounding.NEAREST_EVEN
         and _products_exact_in(native, mac, a, b)
     ):
-        terms = Terms(a.astype(native), b.astype(native), rows, cols)
-        add = native_adder(native, acc, mac.overflow, counter)
-        return reduce(order, terms.count, terms, add, init.astype(native))
-    finish = None
-    if product is not None:
+        a_t, b_t, init_t = a.astype(native), b.astype(native), init.astype(native)
+
+        def make(counter: Counter | None) -> Adder:
+            return native_adder(native, acc, mac.overflow, counter)
+
+        return _reduce_split(order, a_t, b_t, init_t, make, None, counter, rows, cols)
+
+    a64, b64, init64 = a.astype(np.float64), b.astype(np.float64), init.astype(np.float64)
+    fast = _kernel(mac, a, b, init, order)
+
+    def make_finish(counter: Counter | None) -> Callable[[np.ndarray], np.ndarray] | None:
+        if product is None:
+            return None
         assert isinstance(product, FloatFormat)
-        policy = mac.overflow
+        return lambda p: round_products(p, product, mac.rounding, mac.overflow, counter)
 
-        def finish(p: np.ndarray) -> np.ndarray:
-            return round_products(p, product, mac.rounding, policy, counter).astype(np.float64)
+    if fast is None:
 
-    terms = Terms(a.astype(np.float64), b.astype(np.float64), rows, cols, finish=finish)
-    add = float_adder(acc, mac.rounding, mac.overflow, counter)
-    return reduce(order, terms.count, terms, add, init.astype(np.float64))
+        def make_general(counter: Counter | None) -> Adder:
+            return float_adder(acc, mac.rounding, mac.overflow, counter)
+
+        return _reduce_split(
+            order, a64, b64, init64, make_general, make_finish, counter, rows, cols
+        )
+    result = _reduce_split(order, a64, b64, init64, fast, make_finish, counter, rows, cols)
+    # The kernel leaves the sign of zero results to this step (see magic_adder): redo them.
+    zero = result == 0
+    if rows is None:
+        trivial = (~a64.any(axis=1))[:, None] | (~b64.any(axis=0))[None, :]
+    else:
+        trivial = ~a64[rows].any(axis=1) | ~b64[:, cols].any(axis=0)
+    zero &= ~(trivial & (init64 == 0) & ~np.signbit(init64))  # +0 plus zeros: exactly +0
+    if zero.any():
+        if rows is None:
+            sub_rows, sub_cols = np.nonzero(zero)
+        else:
+            sub_rows, sub_cols = rows[zero], cols[zero]
+        terms = Terms(a64, b64, sub_rows, sub_cols, finish=make_finish(None))
+        general = float_adder(acc, mac.rounding, mac.overflow, None)
+        result[zero] = reduce(
+            order,
+            terms.count,
+            terms,
+            general,
+            init64[zero] if rows is not None else init64[sub_rows, sub_cols],
+        )
+    return result
+
+
+def _reduce_split(
+    order: Order,
+    a: np.ndarray,
+    b: np.ndarray,
+    init: np.ndarray,
+    make_adder: Callable[[Counter | None], Adder],
+    make_finish: Callable[[Counter | None], Callable[[np.ndarray], np.ndarray] | None] | None,
+    counter: Counter | None,
+    rows: np.ndarray | None,
+    cols: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`reduce` over all (or listed) outputs, split by rows across threads if large."""
+
+    def run(part: slice | None, counter: Counter | None) -> np.ndarray:
+        finish = None if make_finish is None else make_finish(counter)
+        if rows is not None:
+            terms = Terms(a, b, rows, cols, finish=finish)
+            return reduce(order, terms.count, terms, make_adder(counter), init)
+        assert part is not None
+        terms = Terms(a[part], b, finish=finish)
+        return reduce(order, terms.count, terms, make_adder(counter), init[part])
+
+    m = a.shape[0]
+    workers = min(threads(), m, (init.size * a.shape[1]) // _WORK_PER_THREAD)
+    if rows is not None or workers <= 1:
+        return run(slice(None), counter)
+    bounds = np.linspace(0, m, workers + 1).astype(int)
+    parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    counters = [None if counter is None else Counter() for _ in parts]
+    futures = [_pool(workers).submit(run, part, c) for part, c in zip(parts, counters, strict=True)]
+    result = np.concatenate([f.result() for f in futures], axis=0)
+    for c in counters:
+        if c is not None and counter is not None:
+            counter.merge(c)
+    return result
+
+
+def _addend_bits(mac: MAC) -> int:
+    """Significant bits of an addend: a product (or product-format value), or a chunk sum."""
+    if mac.product is not None:
+        bits = mac.product.precision  # type: ignore[union-attr]
+    elif isinstance(mac.input, FloatFormat):
+        bits = 2 * mac.input.precision
+    else:
+        bits = 2 * mac.input.bits
+    return max(bits, mac.accumulator.precision)  # type: ignore[union-attr]
+
+
+def _kernel(
+    mac: MAC, a: np.ndarray, b: np.ndarray, init: np.ndarray, order: Order
+) -> Callable[[Counter | None], Adder] | None:
+    """A fast exact adder factory of :mod:`mixprec.mac.kernels` for these operands, or None.
+
+    Needs: sequential or chunked order (one addend is always an accumulator value), RNE, finite
+    operands and products (a product format must not overflow), and the lemma's bit condition.
+    Overflow checks are dropped when no partial sum can reach max: every partial sum of output
+    (i, j) is bounded by ``B = max|init| + max_i sum_k |a[i, k]| max_j |b[k, j]|``, grown by at
+    most ``(1 + 2**-t)`` per rounding; ``B`` is computed in float64 with a relative error below
+    ``K * 2**-52``.
+    """
+    acc = mac.accumulator
+    assert isinstance(acc, FloatFormat)
+    if order.kind is OrderKind.PAIRWISE or not magic_applies(acc, _addend_bits(mac), mac.rounding):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        fa, fb = np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))
+        if not (np.isfinite(fa).all() and np.isfinite(fb).all() and np.isfinite(init).all()):
+            return None
+        count = a.shape[1]
+        peak = fa.max(initial=0.0) * fb.max(initial=0.0)
+        if mac.product is not None and peak >= mac.product.max:
+            return None
+        column_peak = fb.max(axis=1, initial=0.0)  # max_j |b[k, j]|
+        bound = np.abs(init).max(initial=0.0) + (fa @ column_peak).max(initial=0.0)
+        growth = (1 + 2.0**-acc.precision) ** (count + 2) * (1 + (count + 2) * 2.0**-52)
+        check = not bound * growth < acc.max
+    return lambda counter: magic_adder(acc, mac.overflow, counter, check, sign_zeros=False)
 
 
 def float_matmul(

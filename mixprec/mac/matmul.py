@@ -34,8 +34,8 @@ def _shapes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple
             f"matmul: shapes {a.shape} and {b.shape} do not align: a has {k} columns, b has "
             f"{b.shape[0]} rows"
         )
-    b2 = b.reshape(k, -1) if b.ndim == 2 else b.reshape(k, 1)
-    a2 = a.reshape(-1, k)
+    b2 = b if b.ndim == 2 else b.reshape(k, 1)
+    a2 = a.reshape(int(np.prod(a.shape[:-1])), k)
     out: tuple[int, ...] = a.shape[:-1] + (b.shape[1:] if b.ndim == 2 else ())
     return a2, b2, out
 

@@ -38,14 +38,12 @@ def prepare(
     if counter is not None and array.size:
         with np.errstate(invalid="ignore", over="ignore"):
             source = array.astype(np.float64) if array.dtype.kind in "fiub" else values
-            magnitude = np.abs(source)
-            counter.add(
-                "input_saturations",
-                np.count_nonzero((magnitude > fmt.max) & (np.abs(values) == fmt.max)),
+            saturated = ((source > fmt.max) & (values == fmt.max)) | (
+                (source < fmt.min) & (values == fmt.min)
             )
-            counter.add(
-                "input_flushes", np.count_nonzero((source != 0) & (values == 0) & ~np.isnan(source))
-            )
+            flushed = (source != 0) & (values == 0) & ~np.isnan(source) & ~saturated
+            counter.add("input_saturations", np.count_nonzero(saturated))
+            counter.add("input_flushes", np.count_nonzero(flushed))
     return values
 
 

@@ -21,10 +21,11 @@ class MacStats:
             beyond ``max`` (an IEEE overflow, IEEE 754-2019 §7.4).
         overflows: float accumulator additions of finite operands that overflowed to ±inf (or
             to NaN in a format without inf) under ``overflow="inf"``.
-        input_saturations: input elements (of both operands and the bias) whose magnitude is
-            beyond the input format's ``max`` (±inf included) and that quantization clamped to
-            ±max. Operands already in the format's storage dtype are not quantized: 0.
-        input_flushes: non-zero input elements that quantization turned into zero (underflow).
+        input_saturations: input elements (of both operands, and the bias into the accumulator
+            format) beyond the format's range (±inf included) that quantization clamped to its
+            ``max`` or ``min``. Operands already in the format's storage dtype are not quantized.
+        input_flushes: non-zero input elements that quantization rounded to zero (underflow,
+            or a fraction below an integer format's resolution).
         product_roundings: products that the product format could not hold exactly (0 without
             a product format).
         product_overflows: products beyond the product format's range (they became ±inf/NaN,
@@ -80,6 +81,10 @@ class Counter:
 
     def add(self, name: str, count: object) -> None:
         setattr(self, name, getattr(self, name) + int(count))  # type: ignore[call-overload]
+
+    def merge(self, other: Counter) -> None:
+        for name in self.__slots__:
+            self.add(name, getattr(other, name))
 
     def freeze(self) -> MacStats:
         return MacStats(**{name: getattr(self, name) for name in self.__slots__})

@@ -33,12 +33,15 @@ class Terms:
             self.shape: tuple[int, ...] = (a.shape[0], b.shape[1])
         else:
             self.shape = (len(rows),)
+        dtype = np.result_type(a.dtype, b.dtype)
+        self.buffer = np.empty(self.shape, dtype=dtype)  # reused: each term is consumed at once
 
     def __call__(self, k: int) -> np.ndarray:
+        """The products of step ``k`` (in a buffer that the next call overwrites)."""
         if self.rows is None:
-            p = np.multiply(self.at[k][:, None], self.b[k][None, :])
+            p = np.multiply(self.at[k][:, None], self.b[k][None, :], out=self.buffer)
         else:
-            p = self.at[k][self.rows] * self.b[k][self.cols]
+            p = np.multiply(self.at[k][self.rows], self.b[k][self.cols], out=self.buffer)
         return p if self.finish is None else self.finish(p)
 
     def gather(self, values: np.ndarray) -> np.ndarray:
