@@ -1,0 +1,150 @@
+"""Quantized model files: the kind ``quantized-mlp`` of :mod:`mixprec.nn.io`.
+
+``mixprec.nn.io.save(qmodel, path)`` and ``load(path)`` handle it once :mod:`mixprec.nn.ptq` is
+imported (it registers the kind): an ``.npz`` of plain arrays (no pickle), written atomically
+(temporary file, fsync, ``os.replace``), with ``format_version``, ``kind`` and ``metadata`` as
+for every kind, and:
+
+==========================  =======================================================================
+``quantized_version``       int64 scalar, :data:`QUANTIZED_VERSION` (this layout)
+``scheme``                  str scalar: a name of ``mixprec.nn.ptq.SCHEMES``
+``observer``                str scalar; ``weight_observer`` likewise
+``sizes``                   int64 ``(layers + 1,)``; ``output_bias`` bool scalar
+``qweight_<i>``             int8 ``(in, out)``; fp8: uint8 codes ``(in, out)`` (the ml_dtypes bits);
+                            int4: uint8 ``(ceil(in / 2), out)``, two codes per byte
+``weight_scale_<i>``        float32 ``()`` per tensor or ``(out,)`` per channel
+``input_scale_<i>``         float32 ``()`` (not for weight-only schemes)
+``input_zero_point_<i>``    int8 ``()`` (int8 schemes)
+``qbias_<i>``               int32 ``(out,)`` (int8 schemes) or float32, for layers with a bias
+==========================  =======================================================================
+
+Every array's dtype and shape is checked against ``scheme`` and ``sizes`` on load; scales must
+be finite and positive. A mismatch is a ``ValueError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mixprec.formats import INT4, IntFormat, storage_dtype
+
+__all__ = ["KIND", "QUANTIZED_VERSION", "from_arrays", "to_arrays"]
+
+KIND = "quantized-mlp"
+QUANTIZED_VERSION = 1
+
+
+def to_arrays(q: Any) -> dict[str, np.ndarray]:
+    """The arrays of a calibrated ``QuantizedMLP`` (header fields are added by ``save``)."""
+    arrays = q.arrays()  # raises NotCalibratedError before calibration
+    arrays.update(
+        quantized_version=np.array(QUANTIZED_VERSION, np.int64),
+        scheme=np.array(q.scheme.name),
+        observer=np.array(str(q.observer)),
+        weight_observer=np.array(str(q.weight_observer)),
+        sizes=np.array(q.sizes, np.int64),
+        output_bias=np.array(q.output_bias),
+    )
+    return arrays
+
+
+def _get(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
+    if name not in arrays:
+        raise ValueError(f"{path}: not a complete quantized model file: {name!r} is missing")
+    return arrays[name]
+
+
+def _typed(
+    arrays: dict[str, np.ndarray], name: str, dtype: Any, shape: tuple[int, ...], path: str
+) -> np.ndarray:
+    value = _get(arrays, name, path)
+    if value.dtype != np.dtype(dtype) or value.shape != shape:
+        raise ValueError(
+            f"{path}: {name!r} is {value.dtype} {value.shape}, expected {np.dtype(dtype)} "
+            f"{shape}; the file does not match its scheme and sizes (damaged or written by "
+            "other software)"
+        )
+    return value
+
+
+def _string(arrays: dict[str, np.ndarray], name: str, path: str) -> str:
+    value = _get(arrays, name, path)
+    if value.shape != () or value.dtype.kind != "U":
+        raise ValueError(f"{path}: {name!r} must be a string, got {value.dtype} {value.shape}")
+    return str(value)
+
+
+def _scale(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], path: str) -> Any:
+    value = _typed(arrays, name, np.float32, shape, path)
+    if not (np.isfinite(value).all() and (value > 0).all()):
+        raise ValueError(f"{path}: {name!r} must hold finite scales > 0")
+    return value
+
+
+def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
+    """A calibrated ``QuantizedMLP`` from a file's arrays.
+
+    Raises:
+        ValueError: a newer layout, an unknown scheme, or any missing or mismatched array.
+    """
+    from mixprec.nn.ptq import QuantizedMLP, Scheme
+
+    version = _get(arrays, "quantized_version", path)
+    if version.shape != () or version.dtype.kind not in "iu" or not 1 <= int(version):
+        raise ValueError(f"{path}: 'quantized_version' must be a positive integer")
+    if int(version) > QUANTIZED_VERSION:
+        raise ValueError(
+            f"{path}: quantized layout version {int(version)}; this mixprec reads up to "
+            f"{QUANTIZED_VERSION}. Upgrade mixprec to read it."
+        )
+    try:
+        scheme = Scheme.parse(_string(arrays, "scheme", path))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    sizes = _get(arrays, "sizes", path)
+    if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or len(sizes) < 2 or sizes.min() < 1:
+        raise ValueError(f"{path}: 'sizes' must be >= 2 positive integers, got {sizes!r}")
+    output_bias = _get(arrays, "output_bias", path)
+    if output_bias.shape != () or output_bias.dtype != np.bool_:
+        raise ValueError(f"{path}: 'output_bias' must be a boolean scalar")
+    n_layers = len(sizes) - 1
+    state: dict[str, Any] = dict(
+        sizes=sizes, output_bias=bool(output_bias), weights=[], weight_scales=[],
+        input_scales=[], input_zero_points=[], biases=[],
+    )  # fmt: skip
+    for i in range(n_layers):
+        n_in, n_out = int(sizes[i]), int(sizes[i + 1])
+        if scheme.weights == INT4:
+            weights = _typed(arrays, f"qweight_{i}", np.uint8, ((n_in + 1) // 2, n_out), path)
+        elif isinstance(scheme.weights, IntFormat):
+            weights = _typed(arrays, f"qweight_{i}", np.int8, (n_in, n_out), path)
+        else:
+            codes = _typed(arrays, f"qweight_{i}", np.uint8, (n_in, n_out), path)
+            weights = codes.view(storage_dtype(scheme.weights))
+        state["weights"].append(weights)
+        state["weight_scales"].append(
+            _scale(arrays, f"weight_scale_{i}", (n_out,) if scheme.per_channel else (), path)
+        )
+        if not scheme.is_weight_only:
+            state["input_scales"].append(_scale(arrays, f"input_scale_{i}", (), path))
+        if scheme.is_integer:
+            zero_point = _typed(arrays, f"input_zero_point_{i}", np.int8, (), path)
+            state["input_zero_points"].append(zero_point)
+        has_bias = i < n_layers - 1 or bool(output_bias)
+        if has_bias:
+            dtype = np.int32 if scheme.is_integer else np.float32
+            state["biases"].append(_typed(arrays, f"qbias_{i}", dtype, (n_out,), path))
+        elif f"qbias_{i}" in arrays:
+            raise ValueError(f"{path}: unexpected 'qbias_{i}' (output_bias is false)")
+        else:
+            state["biases"].append(None)
+    observer = _string(arrays, "observer", path)
+    weight_observer = _string(arrays, "weight_observer", path)
+    try:
+        q = QuantizedMLP(scheme, observer, weight_observer)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    q._set_state(**state)
+    return q
