@@ -64,7 +64,9 @@ def edge_values(fmt: Format | str, kind: str = "all") -> EdgeValues:
             * ``"normal"``: every finite non-zero entry that is not subnormal.
             * ``"range"``: the extremes: ``±smallest_subnormal`` (integers:
               ``±smallest_positive``), ``±smallest_normal``, ``±max``, ``next_below_max``
-              (signed integers also ``min``, one below ``-max``).
+              (signed integers also ``min``, one below ``-max``; integers of more than 53 bits
+              have ``largest_exact``, the largest value that is a float64, instead of ``max``
+              and ``next_below_max``).
             * ``"one"``: ``one``, ``next_above_one``, ``next_below_one``, ``-one``.
             * ``"binade"``: the powers of two that start each binade, ``2**e``, and the value just
               below each, ``below_2**e`` (formats with more than 32 binades: the lowest three, the
@@ -184,11 +186,16 @@ def _int_entries(fmt: IntFormat) -> list[Entry]:
     def k(*names: str) -> frozenset[str]:
         return frozenset(names)
 
-    positives: list[Entry] = [
-        ("smallest_positive", eps, k("normal", "range")),
-        ("max", fmt.max, k("normal", "range")),
-        ("next_below_max", fmt.max - eps, k("normal", "range")),
-    ]
+    top_code = fmt.max_code
+    if top_code < 2**53:
+        top: list[Entry] = [
+            ("max", fmt.max, k("normal", "range")),
+            ("next_below_max", fmt.max - eps, k("normal", "range")),
+        ]
+    else:  # int64, uint64 ...: max is no float64; the largest code that is one
+        exact = top_code - top_code % 2 ** (top_code.bit_length() - 53)
+        top = [("largest_exact", math.ldexp(exact, -fmt.frac_bits), k("normal", "range"))]
+    positives: list[Entry] = [("smallest_positive", eps, k("normal", "range")), *top]
     if 1.0 <= fmt.max and fmt.frac_bits >= 0:
         positives.insert(1, ("one", 1.0, k("normal", "one")))
     entries = [("zero", 0.0, k("zero"))]

@@ -11,7 +11,7 @@ import pytest
 import mixprec as mp
 from mixprec.formats.spec import FloatFormat
 from mixprec.testing import KINDS, assert_representable, edge_values
-from tests.reference import neighbours
+from tests.reference import max_value, neighbours
 
 PARSED = ["e2m2", "e3m1fn", "e4m3b11fnuz", "e5m1fnuz", "e2m3finite", "int12", "uint3", "fixed<8,3>"]
 NO_SUBNORMALS = FloatFormat(
@@ -50,38 +50,13 @@ def test_edge_values_are_values_of_the_format(fmt):
         assert len(set(_bits(x).tolist())) == len(x), "a value appears twice"
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    [
-        pytest.param(
-            f,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="formats bug: decode of int64 codes raises OverflowError "
-                "(signed - 2**64 in codec.decode)"
-                if f.name == "int64"
-                else "formats bug: decode of fp64 inf/NaN codes warns 'overflow encountered in "
-                "ldexp' (an error under filterwarnings=error)",
-            ),
-        )
-        if f.name in ("int64", "fp64")
-        else f
-        for f in FORMATS
-    ],
-    ids=IDS,
-)
+@pytest.mark.parametrize("fmt", FORMATS, ids=IDS)
 def test_edge_values_round_trip_through_codes(fmt):
     x = edge_values(fmt).values
     codes = mp.encode(x, fmt)
     np.testing.assert_array_equal(_bits(mp.decode(codes, fmt, dtype=np.float64)), _bits(x))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats bug: encode of a scalar (0-d) fails: TypeError 'numpy.uint64' object does not "
-    "support item assignment for formats with inf, RuntimeWarning 'overflow encountered in "
-    "scalar subtract' for zero and subnormals (codec._encode_float)",
-)
 def test_encode_one_edge_value_at_a_time():
     # As in @pytest.mark.parametrize("x", edges.values, ids=edges.labels): x is a numpy scalar.
     for _, x in edge_values("fp16", "finite"):
@@ -108,6 +83,9 @@ def test_labels_mean_what_they_say(fmt):
             assert value == getattr(fmt, label)
         elif label == "smallest_positive":
             assert fmt.is_integer and value == fmt.eps == _above(0, fmt)
+        elif label == "largest_exact":  # integers wider than float64's significand
+            assert Fraction(value) <= max_value(fmt) < Fraction(np.nextafter(value, np.inf))
+            assert fmt.is_integer and value % fmt.eps == 0
         elif label == "next_below_max":
             assert value == _below(fmt.max, fmt)
         elif label == "one":
@@ -128,11 +106,12 @@ def test_labels_mean_what_they_say(fmt):
             pytest.fail(f"unexpected label {label!r}")
     # the format's properties appear (under some label: a value is listed once)
     values = {(v, bool(np.signbit(v))) for v in edges.values() if not np.isnan(v)}
-    assert (fmt.max, False) in values and (fmt.smallest_normal, False) in values
+    assert (fmt.smallest_normal, False) in values
+    assert (fmt.max, False) in values or "largest_exact" in edges
     assert ("nan" in edges) == fmt.has_nan and ("inf" in edges) == fmt.has_inf
     assert ("-inf" in edges) == (fmt.has_inf and fmt.is_signed)
     assert ("-zero" in edges) == fmt.has_negative_zero
-    assert ("-max" in edges) == fmt.is_signed
+    assert ("-max" in edges or "-largest_exact" in edges) == fmt.is_signed
     if fmt.has_subnormals and fmt.mantissa_bits > 0:
         assert (fmt.smallest_subnormal, False) in values
 
@@ -157,7 +136,7 @@ def test_kinds_select_what_they_name(fmt):
         assert (label in by_kind["subnormal"].labels) == subnormal, label
         if label in by_kind["normal"].labels:
             assert is_finite and magnitude >= fmt.smallest_normal, label
-    assert set(by_kind["range"].labels) >= {"max"}
+    assert {"max", "largest_exact"} & set(by_kind["range"].labels)
     if isinstance(fmt, FloatFormat) and fmt.emin <= 0 <= fmt.emax:
         assert 1.0 in by_kind["one"].values
 
