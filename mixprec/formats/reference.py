@@ -168,7 +168,8 @@ def round_int(
         frac = _keep_inexact(a - floor, a, magnitude)
         code = floor + round_away(mode, floor, frac, negative, rng)
         code = np.where(negative, -code, code)
-    low, high = float(fmt.min_code), float(fmt.max_code)
+    # The largest float64 not above max_code (they differ for formats wider than 53 bits).
+    low, high = float(fmt.min_code), _float_at_most(fmt.max_code)
     out_of_range = (code < low) | (code > high) | infinite
     if out_of_range.any():
         if overflow is Overflow.SATURATE:
@@ -185,3 +186,9 @@ def round_int(
                 f"[{fmt.min}, {fmt.max}], the first {first!r}; use overflow='saturate' or 'wrap'"
             )
     return np.ldexp(code + 0.0, -fmt.frac_bits)  # + 0.0 turns -0 into +0
+
+
+def _float_at_most(n: int) -> float:
+    """The largest float64 that is not above the integer ``n``."""
+    value = float(n)
+    return value if int(value) <= n else float(np.nextafter(value, 0.0))

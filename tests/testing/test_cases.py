@@ -198,13 +198,10 @@ def test_ml_dtypes_is_the_one_we_think():
     assert storage_dtype(mp.get_format("e8m0")) == np.dtype(ml_dtypes.float8_e8m0fnu)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats bug: int64 saturation compares with float(max_code) == 2**63, which is no "
-    "int64 value: quantize(2.0**63, 'int64') gives 2**63 (overflow='error' does not raise) and "
-    "encode then casts it with 'invalid value encountered in cast'",
-)
 def test_int64_saturates_to_a_value_of_int64():
     got = mp.quantize(np.array([2.0**63, 1e30, np.inf]), "int64")
-    assert np.all(got <= np.nextafter(2.0**63, 0))  # the largest float64 that is an int64
-    mp.encode(got, "int64")
+    assert got.tolist() == [2.0**63 - 1024] * 3  # the largest float64 that is an int64
+    assert mp.encode(got, "int64").tolist() == [2**63 - 1024] * 3
+    with pytest.raises(OverflowError, match="out of the range"):
+        mp.quantize(np.array([2.0**63]), "int64", overflow="error")
+    assert mp.quantize(np.array([2.0**63]), "int64", overflow="wrap").tolist() == [-(2.0**63)]
