@@ -70,9 +70,16 @@ def _splits(sweep: Sweep) -> tuple[Any, Any, str]:
     return train, test, fingerprint
 
 
-def _events(evaluation: Any) -> dict[str, int]:
+def _events(evaluation: Any) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """The non-zero forward MAC event counts: in total, and by layer (``layer1``, ...)."""
     events = getattr(evaluation, "events", None) or {}
-    return {str(k): int(v) for k, v in events.items()}
+    total = {k: int(v) for k, v in events.get("forward", {}).items() if v}
+    by_layer = {
+        name.split(".")[0]: nonzero
+        for name, counts in events.items()
+        if name.endswith(".forward") and (nonzero := {k: int(v) for k, v in counts.items() if v})
+    }
+    return total, by_layer
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
@@ -102,6 +109,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         momentum=sweep.momentum,
         seed=cell.seed,
         progress=False,
+        eval_split=None,
     )
     train_time = time.perf_counter() - start
     reference = evaluate(model, test, policy=Policy.preset("fp32"))
@@ -127,6 +135,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         predictions = np.asarray(evaluation.predictions)
         logits = np.asarray(evaluation.logits, dtype=np.float64)
         difference = logits - ref_logits
+        events, events_by_layer = _events(evaluation)
         records.append(
             {
                 "schema": SCHEMA,
@@ -149,7 +158,8 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
                 if ref_norm > 0
                 else float(np.linalg.norm(difference)),
                 "logit_max_abs_error": float(np.max(np.abs(difference), initial=0.0)),
-                "events": _events(evaluation),
+                "events": events,
+                "events_by_layer": events_by_layer,
                 "training": summary,
                 "train_time_s": round(train_time, 4),
                 "serve_time_s": round(serve_time, 4),
@@ -162,13 +172,15 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
 
 
 def _history_summary(history: Any) -> dict[str, Any]:
-    """The last epoch's numbers of a training ``History`` (whatever it reports)."""
-    as_dict = getattr(history, "as_dict", None)
-    values = as_dict() if callable(as_dict) else {}
-    summary: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, (list, tuple)) and value and isinstance(value[-1], (int, float)):
-            summary[f"final_{name}"] = float(value[-1])
-        elif isinstance(value, (int, float, str, bool)) or value is None:
-            summary[name] = value
-    return summary
+    """The training numbers worth keeping beside each record: final loss, skipped steps, ..."""
+    return {
+        "epochs": len(history.loss),
+        "steps": int(history.steps),
+        "final_loss": float(history.loss[-1]) if history.loss else None,
+        "final_train_accuracy": (
+            float(history.train_accuracy[-1]) if history.train_accuracy else None
+        ),
+        "skipped_steps": int(sum(history.skipped_steps)),
+        "final_loss_scale": float(history.loss_scale[-1]) if history.loss_scale else None,
+        "seconds": round(float(sum(history.seconds)), 4),
+    }

@@ -157,7 +157,8 @@ class DaskExecutor:
     def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
         futures = {self.client.submit(fn, item, pure=False): item for item in items}
         try:
-            for future in self._distributed.as_completed(list(futures)):
+            completed = self._distributed.as_completed(list(futures), loop=self.client.loop)
+            for future in completed:
                 item = futures[future]
                 if future.status == "error":
                     error = future.exception()

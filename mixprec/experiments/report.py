@@ -318,10 +318,11 @@ def write_reports(
     legend = (
         f"Δ: accuracy minus the {baseline} baseline (train/serve) of the same seed, mean over "
         "seeds. "
-        "p: McNemar's test against the baseline on the same test images, discordant pairs "
-        "(baseline right/row right) pooled over seeds; exact binomial below 25 discordant "
-        "pairs, else chi-square with continuity correction; * p<0.05, ** p<0.01, *** p<0.001, "
-        "uncorrected for multiple comparisons. sig: seeds whose own test gives p<0.05. "
+        "p: McNemar's test against the baseline on the same test images, with the discordant "
+        "pairs (b/c: images only the baseline gets right / only the row gets right) pooled over "
+        "seeds; exact binomial below 25 discordant pairs, else chi-square with continuity "
+        "correction; * p<0.05, ** p<0.01, *** p<0.001, uncorrected for multiple comparisons. "
+        "sig: seeds whose own test gives p<0.05. "
         "agree, logit err: against the same trained model served at fp32. events: serving "
         "events (e.g. accumulator overflows), mean per seed."
     )

@@ -30,8 +30,13 @@ def default_out(sweep: Sweep) -> Path:
     return Path("runs") / sweep.name
 
 
-def resolve_dataset(sweep: Sweep, download: bool = True) -> Sweep:
+def resolve_dataset(
+    sweep: Sweep, download: bool = True, echo: Callable[[str], None] | None = None
+) -> Sweep:
     """Replace ``dataset="auto"``: Fashion-MNIST when present, else MNIST (downloaded if possible).
+
+    The data is looked for as ``mixprec.data.find`` does (``sweep.data_dir`` alone when set).
+    MNIST is downloaded into the cache only when ``download`` is true and no ``data_dir`` is set.
 
     Raises:
         DataNotFoundError: neither is present nor downloadable; the message says how to get each.
@@ -46,8 +51,10 @@ def resolve_dataset(sweep: Sweep, download: bool = True) -> Sweep:
         if find(name, sweep.data_dir) is not None:
             return sweep.replace(dataset=name)
     if download and sweep.data_dir is None:
+        if echo is not None:
+            echo("neither Fashion-MNIST nor MNIST found; trying to download MNIST")
         try:
-            fetch("mnist")
+            fetch("mnist", progress=echo is not None, timeout=10.0)
         except (OSError, ValueError):
             pass
         else:
@@ -147,7 +154,7 @@ def run_sweep(
         from mixprec.experiments.serve import check
 
         check(sweep.train, sweep.serve)
-    sweep = resolve_dataset(sweep)
+    sweep = resolve_dataset(sweep, echo=say if progress else None)
     if cell_fn is None:
         from mixprec.experiments.cell import run_cell
 

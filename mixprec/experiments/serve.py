@@ -27,6 +27,7 @@ problem and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,8 +157,12 @@ def parse_serve(text: str) -> ServeConfig:
         pass
     else:
         return ServeConfig(entry, "format", policy=_format_policy(fmt))
+    from mixprec.formats import FORMATS
+
+    close = difflib.get_close_matches(entry.lower(), [*_presets(), *FORMATS], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"unknown serve entry {text!r}. A serve entry is a policy preset "
+        f"unknown serve entry {text!r}.{hint} A serve entry is a policy preset "
         f"({', '.join(_presets())}), a format name (e.g. fp8_e4m3, fp8_e5m2, e3m4, int4; "
         "`mixprec formats` lists them), a MAC override such as int8->int16:wrap, fp16->fp16, "
         "bf16->fp32, or ptq:SCHEME."
@@ -179,8 +184,11 @@ def train_policy(text: str) -> Any:
     preset = _preset_key(text)
     trainable = [name for name in _presets() if nn.Policy.preset(name).trainable]
     if preset is None:
+        close = difflib.get_close_matches(text.strip().lower(), trainable, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"unknown train policy {text!r}; the trainable presets are {', '.join(trainable)}."
+            f"unknown train policy {text!r}.{hint} The trainable presets are "
+            f"{', '.join(trainable)}."
         )
     policy = nn.Policy.preset(preset)
     if not policy.trainable:
