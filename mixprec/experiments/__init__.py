@@ -25,7 +25,15 @@ from mixprec.experiments.executors import (
     Outcome,
     make_executor,
 )
-from mixprec.experiments.report import Row, markdown_table, plot_accuracy, summarize, write_reports
+from mixprec.experiments.report import (
+    Comparison,
+    Reports,
+    Row,
+    markdown_table,
+    plot_accuracy,
+    summarize,
+    write_reports,
+)
 from mixprec.experiments.runner import SweepResult, default_out, report_sweep, run_sweep
 from mixprec.experiments.serve import ServeConfig, check, parse_serve, serve_policy, train_policy
 from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts
@@ -34,11 +42,13 @@ from mixprec.experiments.sweep import Cell, Sweep, list_experiments, load_experi
 
 __all__ = [
     "Cell",
+    "Comparison",
     "DaskExecutor",
     "Executor",
     "LocalExecutor",
     "McNemar",
     "Outcome",
+    "Reports",
     "ResultStore",
     "Row",
     "ServeConfig",

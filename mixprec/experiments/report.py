@@ -13,9 +13,12 @@ One row per (train policy, serve configuration), over the seeds present:
   For a row with another train policy the test compares the classifiers actually trained; it
   cannot tell the effect of precision from the run-to-run variation of training, which the
   standard deviation over seeds shows.
+- ``Δ serve``, ``p serve``: the same comparison against the same train policy served at fp32
+  (the baseline's serve entry), seed by seed: the same trained model, so this isolates the
+  effect of serving, and is the more sensitive test.
 - ``agree``: share of test images where the row's prediction equals that of the same trained
   model served at fp32; ``logit err``: ``‖z − z_fp32‖ / ‖z_fp32‖`` over all test logits of the
-  same model. Both isolate the effect of serving.
+  same model.
 - ``events``: the serving events reported by ``mixprec.nn.evaluate`` (accumulator overflows,
   saturations, ...), mean over seeds, when any is non-zero.
 """
@@ -36,6 +39,8 @@ from mixprec.experiments.store import decode_bits
 
 __all__ = [
     "PLOT_EXTRA_MESSAGE",
+    "Comparison",
+    "Reports",
     "Row",
     "markdown_table",
     "plot_accuracy",
@@ -48,9 +53,36 @@ PLOT_EXTRA_MESSAGE = "plot skipped: matplotlib is not installed (pip install 'mi
 ALPHA = 0.05
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A row against a reference configuration, seed by seed on the same test images.
+
+    Attributes:
+        delta: mean and std over seeds of (row accuracy − reference accuracy).
+        test: McNemar's test on the discordant pairs pooled over the seeds.
+        significant_seeds: seeds whose own McNemar test gives p < 0.05.
+        seeds: seeds compared (present in both).
+    """
+
+    delta: tuple[float, float]
+    test: McNemar
+    significant_seeds: int
+    seeds: int
+
+    @property
+    def stars(self) -> str:
+        """``*``, ``**`` or ``***`` for p below 0.05, 0.01, 0.001; empty otherwise."""
+        return "*" * sum(self.test.p_value < a for a in (0.05, 0.01, 0.001))
+
+
 @dataclass
 class Row:
-    """The summary of one (train, serve) configuration over its seeds (see the module doc)."""
+    """The summary of one (train, serve) configuration over its seeds (see the module doc).
+
+    ``baseline`` compares with the baseline configuration (fp32/fp32); ``serving`` with the
+    same train policy served at the baseline's serve entry (fp32): the effect of serving alone.
+    Either is ``None`` when its reference is missing from the records.
+    """
 
     train: str
     serve: str
@@ -59,20 +91,11 @@ class Row:
     loss: tuple[float, float]
     agreement: tuple[float, float]
     logit_error: tuple[float, float]
-    delta: tuple[float, float] | None = None  # mean, std of the per-seed differences
-    test: McNemar | None = None  # pooled over the seeds
-    significant_seeds: int = 0
-    compared_seeds: int = 0
+    baseline: Comparison | None = None
+    serving: Comparison | None = None
     events: dict[str, float] = field(default_factory=dict)
     train_time: float = math.nan
     serve_time: float = math.nan
-
-    @property
-    def stars(self) -> str:
-        """``*``, ``**`` or ``***`` for p below 0.05, 0.01, 0.001; empty otherwise."""
-        if self.test is None:
-            return ""
-        return "*" * sum(self.test.p_value < a for a in (0.05, 0.01, 0.001))
 
 
 def _correct(record: dict[str, Any]) -> np.ndarray:
@@ -110,55 +133,59 @@ def summarize(
         )
     trains = _first_seen([*(train_order or []), *(t for t, _ in by_config)])
     serves = _first_seen([*(serve_order or []), *(s for _, s in by_config)])
-    reference = by_config.get((base_train, base_serve), {})
     rows = []
     for train in trains:
         for serve in serves:
             per_seed = by_config.get((train, serve))
             if not per_seed:
                 continue
-            rows.append(_row(train, serve, per_seed, reference))
+            row = _row(train, serve, per_seed)
+            row.baseline = _compare(per_seed, by_config.get((base_train, base_serve), {}))
+            row.serving = _compare(per_seed, by_config.get((train, base_serve), {}))
+            rows.append(row)
     return rows
 
 
-def _row(
-    train: str, serve: str, per_seed: dict[int, dict[str, Any]], reference: dict[int, dict]
-) -> Row:
-    seeds = sorted(per_seed)
-    recs = [per_seed[s] for s in seeds]
-    row = Row(
+def _row(train: str, serve: str, per_seed: dict[int, dict[str, Any]]) -> Row:
+    recs = [per_seed[s] for s in sorted(per_seed)]
+    names = sorted({name for r in recs for name in r.get("events", {})})
+    return Row(
         train=train,
         serve=serve,
-        seeds=seeds,
+        seeds=sorted(per_seed),
         accuracy=mean_std([r["accuracy"] for r in recs]),
         loss=mean_std([r["loss"] for r in recs]),
         agreement=mean_std([r["agreement"] for r in recs]),
         logit_error=mean_std([r["logit_rel_error"] for r in recs]),
+        events={
+            name: float(np.mean([r.get("events", {}).get(name, 0) for r in recs])) for name in names
+        },
         train_time=float(np.mean([r.get("train_time_s", math.nan) for r in recs])),
         serve_time=float(np.mean([r.get("serve_time_s", math.nan) for r in recs])),
     )
-    names = sorted({name for r in recs for name in r.get("events", {})})
-    row.events = {
-        name: float(np.mean([r.get("events", {}).get(name, 0) for r in recs])) for name in names
-    }
-    paired = [s for s in seeds if s in reference]
-    if paired:
-        deltas, b, c = [], 0, 0
-        for seed in paired:
-            ours, theirs = per_seed[seed], reference[seed]
-            if ours.get("test_fingerprint") != theirs.get("test_fingerprint"):
-                raise ValueError(
-                    f"seed {seed}: {train}/{serve} and the baseline were evaluated on different "
-                    "test sets (test_fingerprint differs); keep one dataset per output directory."
-                )
-            deltas.append(ours["accuracy"] - theirs["accuracy"])
-            test = mcnemar(_correct(theirs), _correct(ours))
-            b, c = b + test.b, c + test.c
-            row.significant_seeds += test.is_significant(ALPHA)
-        row.compared_seeds = len(paired)
-        row.delta = mean_std(deltas)
-        row.test = mcnemar_counts(b, c)
-    return row
+
+
+def _compare(
+    per_seed: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]]
+) -> Comparison | None:
+    """The records of one configuration against a reference's, seed by seed; pooled test."""
+    paired = [seed for seed in sorted(per_seed) if seed in reference]
+    if not paired:
+        return None
+    deltas, b, c, significant = [], 0, 0, 0
+    for seed in paired:
+        ours, theirs = per_seed[seed], reference[seed]
+        if ours.get("test_fingerprint") != theirs.get("test_fingerprint"):
+            raise ValueError(
+                f"seed {seed}: {ours['train']}/{ours['serve']} and {theirs['train']}/"
+                f"{theirs['serve']} were evaluated on different test sets (test_fingerprint "
+                "differs); keep one dataset per output directory."
+            )
+        deltas.append(ours["accuracy"] - theirs["accuracy"])
+        test = mcnemar(_correct(theirs), _correct(ours))
+        b, c = b + test.b, c + test.c
+        significant += test.is_significant(ALPHA)
+    return Comparison(mean_std(deltas), mcnemar_counts(b, c), significant, len(paired))
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -189,22 +216,26 @@ def _events(events: dict[str, float]) -> str:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """The rows as a Markdown table (see the module doc for the columns)."""
-    header = (
-        "| train | serve | seeds | accuracy % | Δ pts | p (McNemar) | sig | agree % "
-        "| logit err | events |"
-    )
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| train | serve | seeds | accuracy % | Δ pts | p (b/c) | sig | Δ serve pts | p serve "
+        "| agree % | logit err | events |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
-        if row.test is None or row.delta is None:
-            delta = p = sig = "—"
-        else:
-            delta = f"{100 * row.delta[0]:+.2f}{row.stars}"
-            p = f"{_p(row.test.p_value)} ({row.test.b}/{row.test.c})"
-            sig = f"{row.significant_seeds}/{row.compared_seeds}"
+        base, serving = row.baseline, row.serving
+        cells = ["—"] * 5
+        if base is not None:
+            cells[:3] = [
+                f"{100 * base.delta[0]:+.2f}{base.stars}",
+                f"{_p(base.test.p_value)} ({base.test.b}/{base.test.c})",
+                f"{base.significant_seeds}/{base.seeds}",
+            ]
+        if serving is not None:
+            cells[3:] = [f"{100 * serving.delta[0]:+.2f}{serving.stars}", _p(serving.test.p_value)]
         lines.append(
-            f"| {row.train} | {row.serve} | {len(row.seeds)} | {_pct(row.accuracy)} | {delta} "
-            f"| {p} | {sig} | {_pct(row.agreement)} | {_number(row.logit_error[0])} "
-            f"| {_events(row.events)} |"
+            f"| {row.train} | {row.serve} | {len(row.seeds)} | {_pct(row.accuracy)} | "
+            + " | ".join(cells)
+            + f" | {_pct(row.agreement)} | {_number(row.logit_error[0])} | {_events(row.events)} |"
         )
     return "\n".join(lines)
 
@@ -212,9 +243,23 @@ def markdown_table(rows: Sequence[Row]) -> str:
 CSV_FIELDS = [
     "train", "serve", "seeds", "accuracy_mean", "accuracy_std", "loss_mean", "loss_std",
     "delta_mean", "delta_std", "mcnemar_b", "mcnemar_c", "p_value", "test", "significant_seeds",
-    "compared_seeds", "agreement_mean", "agreement_std", "logit_rel_error_mean",
-    "train_time_s_mean", "serve_time_s_mean",
+    "compared_seeds", "serve_delta_mean", "serve_delta_std", "serve_mcnemar_b",
+    "serve_mcnemar_c", "serve_p_value", "serve_significant_seeds", "agreement_mean",
+    "agreement_std", "logit_rel_error_mean", "train_time_s_mean", "serve_time_s_mean",
 ]  # fmt: skip
+
+
+def _comparison_cells(comparison: Comparison | None, seeds: bool) -> list[Any]:
+    if comparison is None:
+        return [""] * (8 if seeds else 6)
+    test = comparison.test
+    cells = [*comparison.delta, test.b, test.c, test.p_value]
+    cells += (
+        [test.method, comparison.significant_seeds, comparison.seeds]
+        if seeds
+        else [comparison.significant_seeds]
+    )
+    return cells
 
 
 def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
@@ -225,14 +270,12 @@ def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
         writer = csv.writer(file)
         writer.writerow(CSV_FIELDS + [f"events.{name}" for name in event_names])
         for row in rows:
-            test = row.test
             writer.writerow(
                 [
                     row.train, row.serve, " ".join(map(str, row.seeds)), *row.accuracy, *row.loss,
-                    *(row.delta or ("", "")),
-                    *((test.b, test.c, test.p_value, test.method) if test else ("",) * 4),
-                    row.significant_seeds, row.compared_seeds, *row.agreement,
-                    row.logit_error[0], row.train_time, row.serve_time,
+                    *_comparison_cells(row.baseline, True),
+                    *_comparison_cells(row.serving, False),
+                    *row.agreement, row.logit_error[0], row.train_time, row.serve_time,
                     *(row.events.get(name, 0) for name in event_names),
                 ]
             )  # fmt: skip
@@ -322,9 +365,11 @@ def write_reports(
         "pairs (b/c: images only the baseline gets right / only the row gets right) pooled over "
         "seeds; exact binomial below 25 discordant pairs, else chi-square with continuity "
         "correction; * p<0.05, ** p<0.01, *** p<0.001, uncorrected for multiple comparisons. "
-        "sig: seeds whose own test gives p<0.05. "
-        "agree, logit err: against the same trained model served at fp32. events: serving "
-        "events (e.g. accumulator overflows), mean per seed."
+        "sig: seeds whose own test gives p<0.05. A row trained with another policy is another "
+        "model: its Δ mixes the effect of precision with the run-to-run variation of training "
+        "(compare with the std over seeds). Δ serve, p serve: the same, against the same "
+        "trained model served at fp32 (the effect of serving alone). agree, logit err: against "
+        "that model too. events: serving events (e.g. accumulator overflows), mean per seed."
     )
     text = "\n\n".join([f"# {title}", *preamble, markdown_table(rows), legend]) + "\n"
     markdown_path = directory / "report.md"

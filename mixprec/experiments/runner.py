@@ -265,7 +265,8 @@ def report_sweep(
         (sweep.description + "\n\n" if sweep.description else "")
         + f"Dataset {sweep.dataset}"
         + (f" ({', '.join(limits)})" if limits else "")
-        + f"; model {sweep.model}; {sweep.epochs} epochs, batch {sweep.batch_size}, "
+        + f"; model {sweep.model}; {sweep.epochs} epoch{'s' * (sweep.epochs != 1)}, batch "
+        f"{sweep.batch_size}, "
         f"{sweep.optimizer} lr {sweep.lr:g} momentum {sweep.momentum:g}; seeds "
         f"{', '.join(map(str, sweep.seeds))}. Records: {len(records)} of {len(wanted)}"
         + ("." if len(records) == len(wanted) else " (incomplete: rerun to finish).")

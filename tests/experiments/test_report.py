@@ -58,21 +58,25 @@ def test_summary_numbers(records: list[dict]) -> None:
     assert [(r.train, r.serve) for r in rows] == [("fp32", "fp32"), ("fp32", "int8"),
                                                    ("bf16", "fp32")]  # fmt: skip
     base, int8, bf16 = rows
-    assert base.accuracy == (0.8, 0.0) and base.delta == (0.0, 0.0)
-    assert base.test is not None and base.test.p_value == 1.0
-    assert int8.accuracy[0] == pytest.approx(0.5) and int8.delta[0] == pytest.approx(-0.3)
+    assert base.accuracy == (0.8, 0.0) and base.baseline.delta == (0.0, 0.0)
+    assert base.baseline.test.p_value == 1.0 and base.serving == base.baseline
+    assert int8.accuracy[0] == pytest.approx(0.5)
+    assert int8.baseline.delta[0] == pytest.approx(-0.3)
     # baseline right, int8 wrong: seed 0 at images 1, 2, 7; seed 1 at 0, 5, 7; never the reverse
-    assert (int8.test.b, int8.test.c) == (6, 0)
-    assert int8.test.method == "exact" and int8.test.p_value == pytest.approx(2 / 64)
-    assert int8.compared_seeds == 2 and int8.significant_seeds == 0  # 3 vs 0: p = 0.25 each
+    test = int8.baseline.test
+    assert (test.b, test.c) == (6, 0)
+    assert test.method == "exact" and test.p_value == pytest.approx(2 / 64)
+    assert int8.baseline.seeds == 2 and int8.baseline.significant_seeds == 0  # p = 0.25 each
+    assert int8.serving == int8.baseline  # trained at fp32: the same reference
     assert int8.events == {"overflow": 15.0} and int8.agreement[0] == 0.7
-    assert bf16.seeds == [0] and np.isnan(bf16.accuracy[1]) and bf16.delta[0] == 0.0
+    assert bf16.seeds == [0] and np.isnan(bf16.accuracy[1]) and bf16.baseline.delta[0] == 0.0
+    assert bf16.serving.seeds == 1 and bf16.serving.test.discordant == 0
 
 
 def test_no_baseline_means_no_test(records: list[dict]) -> None:
     rows = summarize([r for r in records if r["serve"] != "fp32"])
-    assert rows[0].test is None and rows[0].delta is None
-    assert "| fp32 | int8 | 2 | 50.00 ± 0.00 | — | — | — |" in markdown_table(rows)
+    assert rows[0].baseline is None and rows[0].serving is None
+    assert "| fp32 | int8 | 2 | 50.00 ± 0.00 | — | — | — | — | — |" in markdown_table(rows)
     with pytest.raises(ValueError, match="TRAIN/SERVE"):
         summarize(records, baseline="fp32")
 
@@ -88,7 +92,10 @@ def test_markdown_csv_plot(records: list[dict], tmp_path: Path) -> None:
     reports = write_reports(rows, tmp_path, "Sweep t", ["a preamble line"])
     text = reports.markdown
     assert text.startswith("# Sweep t\n\na preamble line\n\n| train | serve |")
-    assert "| fp32 | int8 | 2 | 50.00 ± 0.00 | -30.00* | 0.031 (6/0) | 0/2 | 70.00 ± 0.00 |" in text
+    assert (
+        "| fp32 | int8 | 2 | 50.00 ± 0.00 | -30.00* | 0.031 (6/0) | 0/2 | -30.00* | 0.031 "
+        "| 70.00 ± 0.00 |" in text
+    )
     assert "overflow 15" in text and "McNemar" in text
     assert reports.markdown_path.read_text() == text
     with open(reports.csv_path, newline="") as file:
@@ -98,6 +105,7 @@ def test_markdown_csv_plot(records: list[dict], tmp_path: Path) -> None:
     assert float(table[1]["delta_mean"]) == pytest.approx(-0.3)
     assert table[1]["mcnemar_b"] == "6" and table[1]["events.overflow"] == "15.0"
     assert table[2]["p_value"] == "1.0" and table[2]["seeds"] == "0"
+    assert table[1]["serve_mcnemar_b"] == "6" and table[0]["serve_p_value"] == "1.0"
     assert reports.plot_path is not None and reports.plot_path.read_bytes()[:4] == b"\x89PNG"
 
 

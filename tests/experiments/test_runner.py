@@ -35,7 +35,7 @@ def test_runs_everything_then_nothing(tmp_path: Path) -> None:
     for name in ("report.md", "report.csv", "accuracy.png"):
         assert (tmp_path / name).stat().st_size > 0
     bad = next(row for row in result.rows if (row.train, row.serve) == ("fp32", "bad8"))
-    assert bad.stars and bad.delta[0] < -0.05  # about 20 % of the images flipped
+    assert bad.baseline.stars and bad.baseline.delta[0] < -0.05  # about 20 % of the images flipped
     before = (tmp_path / "results.jsonl").read_bytes()
     again = run(sweep(), tmp_path)
     assert (again.ran, again.skipped) == (0, 12) and again.complete
