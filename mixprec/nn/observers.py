@@ -23,7 +23,8 @@ Scales from a range:
 * float (fp8): symmetric only, ``scale = amax / fmt.max``: the largest magnitude maps to the
   format's largest finite value (per-tensor or per-channel, as FP8 recipes do).
 
-Scales are float32 (as stored and as ONNX takes them); an all-zero range gives scale 1.
+Scales are float32 (as stored and as ONNX takes them), at least the smallest normal float32; an
+all-zero range gives scale 1.
 
 >>> obs = MinMaxObserver("int8").fit(np.array([-1.0, 0.5, 2.54]))
 >>> float(obs.scale_), int(obs.zero_point_)
@@ -78,7 +79,7 @@ def qparams(
         zero_point = np.clip(np.rint(fmt.min - lo / safe), fmt.min, fmt.max).astype(np.int64)
     scale = scale.astype(np.float32)
     tiny = np.float32(np.finfo(np.float32).tiny)
-    scale = np.where(scale >= tiny, scale, np.float32(1.0)).astype(np.float32)
+    scale = np.where(scale > 0, np.maximum(scale, tiny), np.float32(1.0)).astype(np.float32)
     return scale, zero_point
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["PATHS", "Events", "Trace", "evaluate", "predict", "quantize_input", "trace"]
 
 PATHS = ("integer", "fake_quant")
+_INT8_MAC = MAC.parse("int8->int32")
 
 
 def quantize_input(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
@@ -146,7 +147,7 @@ class Trace:
 def _check_mac(q: QuantizedMLP, path: str, mac: Any) -> MAC | None:
     scheme = q.scheme
     if path == "integer":
-        mac = MAC.parse(mac if mac is not None else "int8->int32")
+        mac = MAC.parse(mac) if mac is not None else _INT8_MAC
         acc = mac.accumulator
         if not (isinstance(acc, IntFormat) and acc.frac_bits == 0):
             raise ValueError(
@@ -164,10 +165,25 @@ def _check_mac(q: QuantizedMLP, path: str, mac: Any) -> MAC | None:
     return MAC.parse(mac) if mac is not None else MAC(input=scheme.activations, accumulator="fp32")
 
 
+def _matmul(mac: MAC, a: np.ndarray, b: np.ndarray, events: Events | None, layer: int) -> Any:
+    """``a @ b`` on the MAC, its events added to ``events`` (when counting)."""
+    if events is None:
+        return mac.matmul(a, b)
+    y, stats = mac.matmul(a, b, stats=True)
+    events.add(layer, stats)
+    return y
+
+
 def _forward(
-    q: QuantizedMLP, x: np.ndarray, path: str, mac: MAC | None, requant: Requantization
+    q: QuantizedMLP,
+    x: np.ndarray,
+    path: str,
+    mac: MAC | None,
+    requant: Requantization,
+    count_events: bool = True,
 ) -> Trace:
     events = Events()
+    counter = events if count_events else None
     inputs: list[np.ndarray] = []
     scheme, last = q.scheme, q.n_layers - 1
     if path == "integer":
@@ -176,8 +192,7 @@ def _forward(
         h = quantize_input(x, q.input_scales_[0], q.input_zero_points_[0])
         for i, layer in enumerate(layers):
             inputs.append(h)
-            y, stats = mac.matmul(h, layer.weights, stats=True)
-            events.add(i + 1, stats)
+            y = _matmul(mac, h, layer.weights, counter, i + 1)
             acc = _wrap_int32(np.asarray(y).astype(np.int64) + layer.bias)
             if i == last:
                 logits = acc.astype(np.float32) * layer.out_scale
@@ -208,8 +223,7 @@ def _forward(
             s_x = q.input_scales_[i]
             h8 = to_storage(h / s_x, scheme.activations, overflow="saturate")
             inputs.append(h8)
-            acc, stats = mac.matmul(h8, q.weights_[i], stats=True)
-            events.add(i + 1, stats)
+            acc = _matmul(mac, h8, q.weights_[i], counter, i + 1)
             y = np.asarray(acc).astype(np.float32) * (np.float32(s_x) * q.weight_scales_[i])
         if b is not None:
             y = y + b
@@ -292,7 +306,7 @@ def predict(
     out = np.empty((len(x), q.sizes[-1]), np.float32)
     events = Events()
     for lo in range(0, len(x), batch_size):
-        result = _forward(q, x[lo : lo + batch_size], path, mac_unit, requant)
+        result = _forward(q, x[lo : lo + batch_size], path, mac_unit, requant, stats)
         out[lo : lo + batch_size] = result.logits
         events.merge(result.events)
     return (out, events.as_dict()) if stats else out

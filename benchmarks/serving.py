@@ -1,0 +1,217 @@
+"""Serving quantized models: accuracy, size and ONNX Runtime agreement of each PTQ scheme, then
+throughput of int8 serving beside the fp32 policy, in one run.
+
+Part 1 quantizes a trained float model (by default one trained here: the book's MLP, fp32
+policy, 10 epochs, batch 128, seed 0; or ``--model FILE`` from ``mixprec train``) with every
+scheme, calibrated on 1000 training images, and prints for each: test accuracy, its difference
+to fp32, the model's bytes, the MAC's overflow events (int8->int16 accumulators wrap or
+saturate), and the agreement of ONNX Runtime with mixprec (int8: bit-identical logits; fp32:
+largest relative difference and argmax agreement).
+
+Part 2 serves the 10k test images at batch 1 (the first ``--single`` images, one at a time) and
+batch 256, and prints images/s for the fp32 policy (``mixprec.nn.predict``), plain numpy
+(``MLP.forward``), the int8 integer-only path, the int8 fake-quant path and ONNX Runtime (fp32
+and int8), each with its ratio to the fp32 policy measured in the same run (best of
+``--repeat``).
+
+Run: ``python benchmarks/serving.py [--model FILE] [--data-dir DIR] [--single 300]
+[--repeat 3] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import mixprec
+from mixprec.data import load
+from mixprec.nn.evaluate import evaluate, predict
+from mixprec.nn.io import load as load_model
+from mixprec.nn.model import MLP
+from mixprec.nn.ptq import QuantizedMLP, quantize
+from mixprec.nn.train import train
+
+ROWS: list[tuple[str, str, dict[str, Any]]] = [
+    # (scheme, observer, predict options)
+    ("int8-per-tensor", "minmax", {}),
+    ("int8-per-tensor", "percentile", {}),
+    ("int8-per-tensor", "mse", {}),
+    ("int8-per-tensor-asym", "minmax", {}),
+    ("int8-per-channel", "minmax", {}),
+    ("int8-per-channel", "minmax", {"requantization": "float"}),
+    ("int8-per-channel", "minmax", {"path": "fake_quant"}),
+    ("int8-per-channel", "minmax", {"mac": "int8->int16"}),
+    ("int8-per-channel", "minmax", {"mac": "int8->int16:saturate"}),
+    ("int8-per-channel-asym", "minmax", {}),
+    ("fp8_e4m3", "minmax", {}),
+    ("fp8_e4m3-per-channel", "minmax", {}),
+    ("fp8_e5m2", "minmax", {}),
+    ("fp8_e5m2-per-channel", "minmax", {}),
+    ("int4-weight-only", "minmax", {}),
+    ("int4-weight-only", "mse", {}),
+]
+
+
+def best_rate(serve: Callable[[], Any], images: int, repeat: int) -> float:
+    """Images per second of the fastest of ``repeat`` runs of ``serve``."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        serve()
+        best = min(best, time.perf_counter() - start)
+    return images / best
+
+
+def onnx_tools() -> Any:
+    try:
+        from mixprec.nn import onnx_export
+
+        onnx_export.require_onnx()
+        return onnx_export
+    except ImportError as error:
+        print(f"(ONNX Runtime comparisons skipped: {error})")
+        return None
+
+
+def accuracy_table(model: MLP, data: Any, calibration: np.ndarray, ox: Any) -> list[dict]:
+    test = data.test
+    rows = []
+    fp32 = evaluate(model, test, "fp32")
+    row: dict[str, Any] = dict(
+        model="fp32 (policy)", accuracy=fp32.accuracy, delta=0.0,
+        bytes=sum(p.nbytes for p in model.parameters()), events="",
+    )  # fmt: skip
+    if ox is not None:
+        runtime = ox.onnx_predict(model, test.images)
+        relative = np.abs(runtime - fp32.logits).max() / np.abs(fp32.logits).max()
+        agree = np.mean(runtime.argmax(axis=1) == fp32.predictions)
+        row["onnx"] = f"max rel. diff {relative:.1e}, argmax {agree:.2%} equal"
+    rows.append(row)
+    int8_policy = evaluate(model, test, "int8")
+    rows.append(dict(
+        model="int8 policy (dynamic per-batch scales)", accuracy=int8_policy.accuracy,
+        delta=int8_policy.accuracy - fp32.accuracy, bytes=None, events="", onnx="",
+    ))  # fmt: skip
+    quantized: dict[tuple[str, str], QuantizedMLP] = {}
+    for scheme, observer, options in ROWS:
+        key = (scheme, observer)
+        if key not in quantized:
+            quantized[key] = quantize(model, calibration, scheme=scheme, observer=observer)
+        q = quantized[key]
+        result = q.evaluate(test, **options)
+        totals = result.events.get("forward", {})
+        events = ", ".join(
+            f"{name} {totals[name]:,}" for name in ("wraps", "saturations", "overflows")
+            if totals.get(name)
+        )  # fmt: skip
+        row = dict(
+            model=f"{scheme} ({observer}) {result.policy[len(scheme):]}",
+            accuracy=result.accuracy, delta=result.accuracy - fp32.accuracy, bytes=q.nbytes,
+            events=events or ("none" if totals else ""), onnx="",
+        )  # fmt: skip
+        if ox is not None and q.scheme.is_integer and options.get("path") != "fake_quant":
+            if "mac" in options:
+                row["onnx"] = "(ONNX Runtime accumulates in int32)"
+            else:
+                requantization = options.get("requantization", "gemmlowp")
+                proto = ox.to_onnx(q, requantization)
+                runtime = ox.onnx_predict(proto, test.images)
+                same = np.array_equal(runtime, result.logits)
+                row["onnx"] = f"{'bit-identical' if same else 'DIFFERENT'} ({requantization})"
+        rows.append(row)
+    return rows
+
+
+def throughput_table(
+    model: MLP, q: QuantizedMLP, images: np.ndarray, single: int, repeat: int, ox: Any
+) -> list[dict]:
+    servers: list[tuple[str, Callable[[np.ndarray], Any]]] = [
+        ("fp32 policy (mixprec.nn.predict)", lambda x: predict(model, x, "fp32", len(x))),
+        ("plain numpy float32 (MLP.forward)", model.forward),
+        ("int8 integer-only (int8->int32, gemmlowp)", lambda x: q.predict(x, batch_size=len(x))),
+        ("int8 fake quant (float32)", lambda x: q.predict(x, "fake_quant", batch_size=len(x))),
+    ]
+    if ox is not None:
+        for name, source in (("fp32", model), ("int8", ox.to_onnx(q))):
+            session = ox.onnx_session(source)
+            servers.append((
+                f"ONNX Runtime {name}",
+                lambda x, s=session: s.run(["logits"], {"images": x})[0],
+            ))  # fmt: skip
+    rows = []
+    for name, serve in servers:
+        serve(images[:256])  # warm up
+        one = best_rate(lambda: [serve(images[i : i + 1]) for i in range(single)], single, repeat)
+        batched = best_rate(
+            lambda: [serve(images[i : i + 256]) for i in range(0, len(images), 256)],
+            len(images), repeat,
+        )  # fmt: skip
+        rows.append(dict(server=name, batch1=one, batch256=batched))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a float model file (default: train one here)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--calibration", type=int, default=1000)
+    parser.add_argument("--single", type=int, default=300, help="images served at batch 1")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args()
+    ox = onnx_tools()
+    if args.model:
+        model = load_model(args.model)
+        normalize = model.metadata.get("normalize", "standard")
+    else:
+        model, normalize = MLP.book(seed=0), "standard"
+    data = load("fashion-mnist", data_dir=args.data_dir, normalize=normalize)
+    if not args.model:
+        print("training the book's MLP: fp32 policy, 10 epochs, batch 128, seed 0 ...", flush=True)
+        train(model, data, policy="fp32", epochs=10, batch_size=128, seed=0, progress=False)
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    versions = f"numpy {np.__version__} ({blas.get('name', '?')} {blas.get('version', '')})"
+    if ox is not None:
+        import onnxruntime
+
+        versions += f", onnxruntime {onnxruntime.__version__}"
+    print(
+        f"mixprec {mixprec.__version__}, {versions}, Python {platform.python_version()}, "
+        f"{platform.machine()}; Fashion-MNIST {len(data.train)}/{len(data.test)}; "
+        f"calibration: the first {args.calibration} training images",
+        flush=True,
+    )
+    calibration = data.train.images[: args.calibration]
+    accuracy = accuracy_table(model, data, calibration, ox)
+    print("\n| model (scheme, observer, [path, MAC, requantization]) | test accuracy | vs fp32 "
+          "| bytes | MAC overflow events | ONNX Runtime |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for r in accuracy:
+        size = f"{r['bytes']:,}" if r["bytes"] else "—"
+        print(
+            f"| {r['model']} | {r['accuracy']:.2%} | {100 * r['delta']:+.2f} pt | {size} "
+            f"| {r['events']} | {r.get('onnx', '')} |"
+        )
+    q = quantize(model, calibration, scheme="int8-per-channel")
+    speed = throughput_table(model, q, data.test.images, args.single, args.repeat, ox)
+    base1, base256 = speed[0]["batch1"], speed[0]["batch256"]
+    print("\n| server | batch 1 (images/s) | ratio | batch 256 (images/s) | ratio |")
+    print("|---|---|---|---|---|")
+    for r in speed:
+        print(
+            f"| {r['server']} | {r['batch1']:,.0f} | {r['batch1'] / base1:.2f} "
+            f"| {r['batch256']:,.0f} | {r['batch256'] / base256:.2f} |"
+        )
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump({"accuracy": accuracy, "throughput": speed}, stream, indent=1)
+
+
+if __name__ == "__main__":
+    main()
