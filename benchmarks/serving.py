@@ -128,6 +128,15 @@ def accuracy_table(model: MLP, data: Any, calibration: np.ndarray, ox: Any) -> l
     return rows
 
 
+def onnx_server(session: Any) -> Callable[[np.ndarray], Any]:
+    """A function serving a batch through an ONNX Runtime session."""
+
+    def serve(x: np.ndarray) -> Any:
+        return session.run(["logits"], {"images": x})[0]
+
+    return serve
+
+
 def throughput_table(
     model: MLP, q: QuantizedMLP, images: np.ndarray, single: int, repeat: int, ox: Any
 ) -> list[dict]:
@@ -139,11 +148,7 @@ def throughput_table(
     ]
     if ox is not None:
         for name, source in (("fp32", model), ("int8", ox.to_onnx(q))):
-            session = ox.onnx_session(source)
-            servers.append((
-                f"ONNX Runtime {name}",
-                lambda x, s=session: s.run(["logits"], {"images": x})[0],
-            ))  # fmt: skip
+            servers.append((f"ONNX Runtime {name}", onnx_server(ox.onnx_session(source))))
     rows = []
     for name, serve in servers:
         serve(images[:256])  # warm up

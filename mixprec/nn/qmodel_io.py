@@ -122,7 +122,9 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
             weights = _typed(arrays, f"qweight_{i}", np.int8, (n_in, n_out), path)
         else:
             codes = _typed(arrays, f"qweight_{i}", np.uint8, (n_in, n_out), path)
-            weights = codes.view(storage_dtype(scheme.weights))
+            fp8 = storage_dtype(scheme.weights)
+            assert fp8 is not None  # every scheme's float format has an ml_dtypes dtype
+            weights = codes.view(fp8)
         state["weights"].append(weights)
         state["weight_scales"].append(
             _scale(arrays, f"weight_scale_{i}", (n_out,) if scheme.per_channel else (), path)

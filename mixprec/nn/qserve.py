@@ -162,7 +162,10 @@ def _check_mac(q: QuantizedMLP, path: str, mac: Any) -> MAC | None:
                 "use path='integer' to choose the MAC"
             )
         return None
-    return MAC.parse(mac) if mac is not None else MAC(input=scheme.activations, accumulator="fp32")
+    if mac is not None:
+        return MAC.parse(mac)
+    assert scheme.activations is not None  # not weight-only: checked above
+    return MAC.parse(f"{scheme.activations.name}->fp32")
 
 
 def _matmul(mac: MAC, a: np.ndarray, b: np.ndarray, events: Events | None, layer: int) -> Any:
