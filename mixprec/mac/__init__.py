@@ -8,7 +8,8 @@
 """
 
 from mixprec.mac.matmul import dot, matmul
+from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import MacStats
-from mixprec.mac.unit import MAC, PRESETS, Order, OrderKind
+from mixprec.mac.unit import MAC, PRESETS
 
 __all__ = ["MAC", "PRESETS", "MacStats", "Order", "OrderKind", "dot", "matmul"]

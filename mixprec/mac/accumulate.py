@@ -24,8 +24,8 @@ import numpy as np
 from mixprec.formats import FloatFormat, IntFormat
 from mixprec.formats.reference import overflow_value, overflows_to_infinity, round_float
 from mixprec.formats.spec import Overflow, Rounding
+from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import Counter
-from mixprec.mac.unit import Order, OrderKind
 
 Adder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -28,11 +28,13 @@ from mixprec.formats import FloatFormat
 from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
+from mixprec.mac.convert import magnitudes, to_float32
 from mixprec.mac.kernels import magic_adder, magic_applies
 from mixprec.mac.operands import products_fit_float32, round_products
+from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import Counter
-from mixprec.mac.terms import Terms, select
-from mixprec.mac.unit import MAC, Order, OrderKind
+from mixprec.mac.terms import Terms
+from mixprec.mac.unit import MAC
 
 _WORK_PER_THREAD = 1 << 20  # products per thread below which one thread is faster
 
@@ -61,22 +63,22 @@ def _native_dtype(fmt: FloatFormat) -> type | None:
 
 
 def _products_exact_in(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether every product of ``a`` and ``b`` is exactly a value of ``dtype``."""
+    """Whether every product of ``a`` and ``b`` is exactly a value of ``dtype``.
+
+    float64 always (the MAC admits only input formats whose products are exact in it); float32
+    by the format (fp16, fp8, int8 ...) or, for inputs of <= 12 bits with a wider exponent range
+    (bf16), by the data: all nonzero products lie in fp32's normal range when
+    ``min|a| * min|b| >= 2**-126`` and ``max|a| * max|b| < 2**128`` over nonzero finite values.
+    """
     if dtype is np.float64 or products_fit_float32(mac.input):
-        return True  # float64: the MAC's input formats multiply exactly (checked in MAC)
-    # bf16-like inputs: 2p <= 24 bits, but the exponent range may leave fp32's. All nonzero
-    # products are in fp32's normal range if min|a|*min|b| >= 2**-126 and max|a|*max|b| < 2**128.
+        return True
     if 2 * mac.input.precision > 24:
         return False
-    with np.errstate(over="ignore", invalid="ignore"):
-        fa, fb = np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))
-        if not (np.isfinite(fa).all() and np.isfinite(fb).all()):
-            return False  # non-finite rows/columns are recomputed anyway; keep it simple
-        if not fa.size or not fb.size:
-            return True
-        low_a = fa[fa > 0].min(initial=np.inf)
-        low_b = fb[fb > 0].min(initial=np.inf)
-        return bool(low_a * low_b >= 2.0**-126 and fa.max() * fb.max() < 2.0**128)
+    low_a, high_a, finite_a = magnitudes(a)
+    low_b, high_b, finite_b = magnitudes(b)
+    if not (finite_a and finite_b):
+        return False  # rare: everything then takes the sequential path
+    return bool(low_a * low_b >= 2.0**-126 and high_a * high_b < 2.0**128)
 
 
 def native_adder(
@@ -276,22 +278,22 @@ def float_matmul(
     ):
         return _accumulate(mac, a, b, init, counter)
     # BLAS: any order, each addition rounded once to the accumulator (products exact).
-    a_n, b_n = a.astype(native, copy=False), b.astype(native, copy=False)
+    if native is np.float32:
+        a_n, b_n = to_float32(a), to_float32(b)
+    else:
+        a_n, b_n = a.astype(native, copy=False), b.astype(native, copy=False)
     with np.errstate(over="ignore", invalid="ignore"):
         y = a_n @ b_n
         if bias is not None:
             y += bias.astype(native)  # the bias added last: one of the orders 'fast' allows
         redo = ~np.isfinite(y)
-        if a_n.dtype.kind == "f":
+        if a_n.dtype.kind == "f":  # rows and columns holding inf or NaN
             bad_rows = ~np.isfinite(a_n).all(axis=1)
             bad_cols = ~np.isfinite(b_n).all(axis=0)
             if bad_rows.any() or bad_cols.any():
                 redo |= bad_rows[:, None] | bad_cols[None, :]
-    if redo.any():
-        subset = select(redo)
-        if subset is None:
-            return _accumulate(mac, a, b, init, counter, sequential=True)
-        rows, cols = subset
+    if redo.any():  # only these outputs, so that each output's path depends on itself alone
+        rows, cols = np.nonzero(redo)
         y[rows, cols] = _accumulate(
             mac, a, b, init[rows, cols], counter, rows, cols, sequential=True
         )

@@ -23,6 +23,7 @@ import numpy as np
 from mixprec.formats import IntFormat
 from mixprec.formats.spec import Overflow
 from mixprec.mac.accumulate import int_adder, reduce
+from mixprec.mac.convert import to_float32
 from mixprec.mac.operands import as_codes
 from mixprec.mac.stats import Counter
 from mixprec.mac.terms import Terms, select
@@ -30,22 +31,25 @@ from mixprec.mac.unit import MAC
 
 
 def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
-    """Exact ``a @ b`` of integer-valued arrays as int64 (modulo 2**64 beyond int64).
+    """Exact ``a @ b`` of integer-valued arrays (float32, float64 or int64 holding it exactly).
 
     Args:
         a, b: integer-valued arrays (any int or float dtype holding integers exactly).
         bound: an upper bound of ``|a[i, k] * b[k, j]|``.
+
+    Returns:
+        float32 or float64 when one BLAS call is exact, else int64 (modulo 2**64 beyond int64).
     """
     count = a.shape[1]
     if count == 0 or bound == 0:
-        return np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+        return np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
     for dtype, limit in ((np.float32, 2**24), (np.float64, 2**53)):
         chunk = limit // bound
         if chunk >= min(count, 64) or (dtype is np.float64 and chunk >= 1):
-            a_f = a.astype(dtype, copy=False)
-            b_f = b.astype(dtype, copy=False)
+            a_f = to_float32(a) if dtype is np.float32 else a.astype(dtype, copy=False)
+            b_f = to_float32(b) if dtype is np.float32 else b.astype(dtype, copy=False)
             if chunk >= count:  # every partial sum is an integer <= limit: exact in any order
-                return (a_f @ b_f).astype(np.int64)
+                return a_f @ b_f
             total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
             for start in range(0, count, chunk):
                 stop = min(start + chunk, count)
@@ -55,29 +59,41 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
 
 
 def _max_abs(x: np.ndarray) -> int:
-    return int(np.abs(x.astype(np.int64)).max()) if x.size else 0
+    if not x.size:
+        return 0
+    return max(abs(int(x.max())), abs(int(x.min())))
+
+
+def _codes(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
+    """Integer codes in an exact dtype: integer storage as is, float values scaled."""
+    if values.dtype.kind in "iu" and fmt.frac_bits == 0:
+        return values
+    if fmt.frac_bits == 0:
+        return values  # float32/float64 holding integers exactly
+    return as_codes(values, fmt)
 
 
 def int_matmul(
     mac: MAC, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, counter: Counter | None
 ) -> np.ndarray:
-    """Accumulator codes (int64, M×N) of the emulated integer ``a @ b + bias``."""
+    """Accumulator codes (M×N; int64, or float32/float64 holding integers) of ``a @ b + bias``."""
     inp, acc = mac.input, mac.accumulator
     assert isinstance(inp, IntFormat) and isinstance(acc, IntFormat)
-    a_codes = a if (a.dtype.kind in "iu" and inp.frac_bits == 0) else as_codes(a, inp)
-    b_codes = b if (b.dtype.kind in "iu" and inp.frac_bits == 0) else as_codes(b, inp)
+    a_codes, b_codes = _codes(a, inp), _codes(b, inp)
     shift = acc.frac_bits - 2 * inp.frac_bits
-    m, n = a.shape[0], b.shape[1]
-    bias_codes = np.zeros((m, n), dtype=np.int64) if bias is None else bias
-    peak = _max_abs(a_codes) * _max_abs(b_codes)
+    m, n, count = a.shape[0], b.shape[1], a.shape[1]
+    format_peak = max(inp.max_code, -inp.min_code) ** 2
+    if count * format_peak <= 2**24:
+        peak = format_peak  # no need to look at the data
+    else:
+        peak = _max_abs(a_codes) * _max_abs(b_codes)
     add = int_adder(acc, mac.overflow, counter)
 
-    a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
     product = mac.product
     if product is not None:
         assert isinstance(product, IntFormat)
         pshift = product.frac_bits - 2 * inp.frac_bits
-        signed = a64.min(initial=0) < 0 or b64.min(initial=0) < 0
+        signed = inp.min_code < 0
         limit = min(product.max_code, -product.min_code) if signed else product.max_code
         if peak << pshift > limit:  # a product can leave the product format: round each one
             padd = int_adder(product, mac.overflow, None)
@@ -90,29 +106,37 @@ def int_matmul(
                     counter.add("product_overflows", np.count_nonzero(rounded != scaled))
                 return rounded << to_acc
 
-            return reduce(mac.order, a.shape[1], Terms(a64, b64, finish=finish), add, bias_codes)
+            a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
+            init = np.zeros((m, n), dtype=np.int64) if bias is None else bias
+            return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, init)
 
-    total = (exact_int_matmul(a_codes, b_codes, peak) << shift) + bias_codes
-    has_negative = min(a64.min(initial=0), b64.min(initial=0), bias_codes.min(initial=0)) < 0
+    has_negative = inp.min_code < 0 or (bias is not None and bias.min(initial=0) < 0)
+    bias_peak = 0 if bias is None else _max_abs(bias)
 
     def fits(bound: np.ndarray | int) -> np.ndarray | bool:
         """Partial sums lie in [-bound, bound], or in [0, bound] without negative terms."""
         inside = bound <= acc.max_code
         return inside & (-bound >= acc.min_code) if has_negative else inside
 
-    count = a.shape[1]
-    if fits((count * peak << shift) + _max_abs(bias_codes)):
-        return total  # no partial sum can leave the range, in any order
+    sums = exact_int_matmul(a_codes, b_codes, peak)
+    if bias is None and shift == 0 and fits(count * peak):
+        return sums  # no partial sum can leave the range, in any order: the exact sum
+    total = sums.astype(np.int64) << shift
+    if bias is not None:
+        total += bias
+    if fits((count * peak << shift) + bias_peak):
+        return total
     if counter is None and mac.overflow is Overflow.WRAP:  # the exact sum wrapped once
         return ((total - acc.min_code) & np.int64(2**acc.bits - 1)) + acc.min_code
-    bound = (exact_int_matmul(np.abs(a64), np.abs(b64), peak) << shift) + np.abs(bias_codes)
-    unsafe = ~fits(bound)
+    a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
+    init = np.zeros((m, n), dtype=np.int64) if bias is None else bias
+    bound = exact_int_matmul(np.abs(a64), np.abs(b64), peak).astype(np.int64) << shift
+    unsafe = ~fits(bound + np.abs(init))
     finish = (lambda p: p << shift) if shift else None
     subset = select(unsafe)
     if subset is None:  # safe outputs have no event: their reduction gives the exact sum
-        return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, bias_codes)
+        return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, init)
     rows, cols = subset
-    result = total.copy()
     terms = Terms(a64, b64, rows, cols, finish=finish)
-    result[rows, cols] = reduce(mac.order, count, terms, add, bias_codes[rows, cols])
-    return result
+    total[rows, cols] = reduce(mac.order, count, terms, add, init[rows, cols])
+    return total

@@ -94,7 +94,7 @@ def matmul(
     if isinstance(acc, IntFormat):
         init = None if bias_values is None else as_codes(bias_values, acc)
         codes = int_matmul(mac, a_values, b_values, init, counter)
-        result = np.ldexp(codes.astype(np.float64), -acc.frac_bits)
+        result = np.ldexp(codes.astype(np.float64), -acc.frac_bits) if acc.frac_bits else codes
     else:
         init = None if bias_values is None else bias_values.astype(np.float64)
         result = float_matmul(mac, a_values, b_values, init, counter)

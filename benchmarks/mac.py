@@ -1,0 +1,163 @@
+"""Speed of the emulated MAC matmuls beside numpy, in one run: ``python benchmarks/mac.py``.
+
+* ``int8->int32``, ``fp16->fp32`` and ``bf16->fp32`` (order fast) against numpy float32 ``@`` on
+  the same shapes; operands arrive in their storage dtype (np.int8, np.float16, bfloat16).
+* ``fp16->fp16`` and ``bf16->bf16`` (sequential, bit-exact) against a naive numpy K-loop in
+  float16 arithmetic (``acc = acc + a[:, k, None] * b[None, k, :]``; it rounds each product
+  and each sum to fp16: not the same numbers, the speed reference only).
+
+Ratios are "mixprec speed / reference speed" (reference time / mixprec time), best of N runs.
+Targets (issue 3): int8->int32 >= 0.75 and fp16->fp32 >= 0.7 at 128x784x128; fp16->fp16 at
+least 4x the naive loop's speed (ratio >= 4). Timings on a shared machine drift: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+if __name__ == "__main__" and "--blas-threads" in sys.argv:  # before numpy loads OpenBLAS
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
+
+import ml_dtypes  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mixprec.mac import MAC  # noqa: E402
+
+
+def best_of(func: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` runs, in seconds (after one warm-up run)."""
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [
+            f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
+            for p in threadpool_info()
+        ]
+        return "; ".join(pools) or "no BLAS thread pool found"
+    except ImportError:
+        config = (
+            np.show_config(mode="dicts") if np.lib.NumpyVersion(np.__version__) >= "1.26.0" else {}
+        )
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+        return (
+            f"{blas.get('name', '?')} {blas.get('version', '?')} (OPENBLAS_NUM_THREADS={threads})"
+        )
+
+
+def naive_loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
+    for k in range(a.shape[1]):
+        acc = acc + a[:, k, None] * b[None, k, :]
+    return acc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="runs per timing (best is kept)")
+    parser.add_argument("--quick", action="store_true", help="skip the 1024^3 shape")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        help="OpenBLAS threads for numpy and mixprec alike (a loaded "
+        "machine makes multi-threaded BLAS timings erratic)",
+    )
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    versions = f"numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}"
+    print(f"{versions}, Python {platform.python_version()}, {platform.machine()}")
+    threads = os.environ.get("MIXPREC_THREADS", "default")
+    print(f"BLAS: {blas_info()}; CPUs: {os.cpu_count()}; MIXPREC_THREADS={threads}")
+    if hasattr(os, "getloadavg"):
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+    rows: list[tuple[str, str, float, str, float, str]] = []
+
+    shapes = [(128, 784, 128)] + ([] if args.quick else [(1024, 1024, 1024)])
+    for m, k, n in shapes:
+        shape = f"{m}x{k}x{n}"
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        repeat = args.repeat if m < 1024 else max(3, args.repeat // 2)
+        numpy_time = best_of(lambda: a @ b, repeat)
+        operands = {
+            "int8->int32": (
+                rng.integers(-128, 128, (m, k)).astype(np.int8),
+                rng.integers(-128, 128, (k, n)).astype(np.int8),
+            ),
+            "fp16->fp32": (a.astype(np.float16), b.astype(np.float16)),
+            "bf16->fp32": (a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)),
+        }
+        for notation, (x, y) in operands.items():
+            mac = MAC.parse(notation)
+            t = best_of(lambda mac=mac, x=x, y=y: mac.matmul(x, y), repeat)
+            target = (
+                {"int8->int32": ">= 0.75", "fp16->fp32": ">= 0.7"}.get(notation, "")
+                if m == 128
+                else ""
+            )
+            rows.append((notation + " fast", shape, t, "numpy float32 @", numpy_time, target))
+
+    m, k, n = 128, 784, 128
+    a = rng.standard_normal((m, k)).astype(np.float16)
+    b = rng.standard_normal((k, n)).astype(np.float16)
+    repeat = max(2, args.repeat // 2)
+    naive16 = best_of(lambda: naive_loop(a, b), repeat)
+    abf, bbf = a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)
+    naive_bf16 = best_of(lambda: naive_loop(abf, bbf), repeat)
+    for notation, (x, y) in {"fp16->fp16": (a, b), "bf16->bf16": (abf, bbf)}.items():
+        mac = MAC.parse(notation)
+        t = best_of(lambda mac=mac, x=x, y=y: mac.matmul(x, y), repeat)
+        rows.append(
+            (
+                notation + " sequential",
+                f"{m}x{k}x{n}",
+                t,
+                "naive float16 K-loop",
+                naive16,
+                ">= 4" if notation == "fp16->fp16" else "",
+            )
+        )
+        if notation == "bf16->bf16":
+            rows.append(
+                (
+                    notation + " sequential",
+                    f"{m}x{k}x{n}",
+                    t,
+                    "naive bfloat16 K-loop",
+                    naive_bf16,
+                    "",
+                )
+            )
+
+    print()
+    header = (
+        f"{'MAC':<24} {'shape':<15} {'mixprec ms':>11} {'reference':<22} {'ref ms':>9} "
+        f"{'ratio':>7}  target"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, shape, t, ref_name, ref, target in rows:
+        print(
+            f"{name:<24} {shape:<15} {t * 1e3:>11.3f} {ref_name:<22} {ref * 1e3:>9.3f} "
+            f"{ref / t:>7.2f}  {target}"
+        )
+    print("\nratio = reference time / mixprec time (higher is faster); best of N runs.")
+
+
+if __name__ == "__main__":
+    main()

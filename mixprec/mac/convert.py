@@ -1,0 +1,67 @@
+"""Exact, fast conversions of operands to float32, and cheap magnitude summaries.
+
+numpy's float16 -> float32 cast is a scalar loop (~2 ns per element, slower than the sgemm it
+feeds at 128x784x128); the bit construction below is exact and about 4x faster:
+
+    f32 bits = ((int32(int16 bits) << 13) & 0x8FFFFFFF), then times 2**112.
+
+The arithmetic shift keeps the sign in bit 31 but fills bits 28-30 with copies of it; the mask
+clears them, leaving ``sign | (exponent, mantissa) << 13``: the fp16 magnitude bits at float32's
+positions, i.e. the value times 2**-112 (an fp16 subnormal becomes a float32 subnormal with the
+same significand). Multiplying by 2**112 is exact (no subnormal result: the smallest fp16
+subnormal becomes 2**-24). Codes with an all-ones exponent (inf, NaN) would come out finite: they
+take numpy's cast instead.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+_F16_SPECIAL = 0x7C00  # |code| >= this: inf or NaN
+_BF16_SPECIAL = 0x7F80
+
+
+def _float16_to_float32(x: np.ndarray) -> np.ndarray:
+    bits = x.view(np.int16)
+    if np.bitwise_and(bits, 0x7FFF).max(initial=0) >= _F16_SPECIAL:
+        return x.astype(np.float32)
+    wide = bits.astype(np.int32)
+    wide <<= 13
+    wide &= np.int32(-0x70000001)  # 0x8FFFFFFF
+    out = wide.view(np.float32)
+    out *= np.float32(2.0**112)
+    return out
+
+
+def to_float32(x: np.ndarray) -> np.ndarray:
+    """An exact float32 copy of values that are float32 numbers (fp16, bf16, fp8, int8 ...)."""
+    if x.dtype == np.float32:
+        return x
+    if x.dtype == np.float16 and x.size:
+        return _float16_to_float32(np.ascontiguousarray(x))
+    return x.astype(np.float32)
+
+
+def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:
+    """``(smallest nonzero |x|, largest |x|, all finite)``; (inf, 0, True) for no nonzero.
+
+    Reads the bit patterns of 16-bit float storage (fp16, bf16): two integer passes.
+    """
+    if x.size == 0:
+        return np.inf, 0.0, True
+    if x.dtype in (np.float16, np.dtype(ml_dtypes.bfloat16)):
+        special = _F16_SPECIAL if x.dtype == np.float16 else _BF16_SPECIAL
+        mag = np.bitwise_and(x.view(np.uint16), 0x7FFF)
+        top = int(mag.max())
+        low = int((mag - np.uint16(1)).min()) + 1  # zero wraps to 65535: the nonzero minimum
+        as_value = np.array([low & 0xFFFF, top], dtype=np.uint16).view(x.dtype).astype(np.float64)
+        smallest = np.inf if low > 0x7FFF else float(as_value[0])
+        return smallest, float(as_value[1]), top < special
+    with np.errstate(invalid="ignore"):
+        a = np.abs(x.astype(np.float64, copy=False))
+        finite = bool(np.isfinite(a).all())
+        if not finite:
+            a = np.where(np.isfinite(a), a, 0.0)
+        nonzero = a[a > 0]
+        return float(nonzero.min(initial=np.inf)), float(a.max(initial=0.0)), finite
