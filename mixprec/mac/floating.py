@@ -132,7 +132,8 @@ def _accumulate(
         and mac.rounding is Rounding.NEAREST_EVEN
         and _products_exact_in(native, mac, a, b)
     ):
-        a_t, b_t, init_t = a.astype(native), b.astype(native), init.astype(native)
+        convert = to_float32 if native is np.float32 else (lambda x: x.astype(np.float64))
+        a_t, b_t, init_t = convert(a), convert(b), init.astype(native)
 
         def make(counter: Counter | None) -> Adder:
             return native_adder(native, acc, mac.overflow, counter)
@@ -238,8 +239,9 @@ def _kernel(
     operands and products (a product format must not overflow), and the lemma's bit condition.
     Overflow checks are dropped when no partial sum can reach max: every partial sum of output
     (i, j) is bounded by ``B = max|init| + max_i sum_k |a[i, k]| max_j |b[k, j]|``, grown by at
-    most ``(1 + 2**-t)`` per rounding; ``B`` is computed in float64 with a relative error below
-    ``K * 2**-52``.
+    most ``(1 + 2**-t)`` per rounding (plus half a subnormal quantum) along at most K + 2
+    roundings (chunked: N inner and K/N + 1 outer); ``B`` is computed in float64 with a relative
+    error below ``K * 2**-52``.
     """
     acc = mac.accumulator
     assert isinstance(acc, FloatFormat)
@@ -256,7 +258,8 @@ def _kernel(
         column_peak = fb.max(axis=1, initial=0.0)  # max_j |b[k, j]|
         bound = np.abs(init).max(initial=0.0) + (fa @ column_peak).max(initial=0.0)
         growth = (1 + 2.0**-acc.precision) ** (count + 2) * (1 + (count + 2) * 2.0**-52)
-        check = not bound * growth < acc.max
+        slack = (count + 2) * acc.smallest_subnormal  # subnormal rounding errors are absolute
+        check = not bound * growth + slack < acc.max
     return lambda counter: magic_adder(acc, mac.overflow, counter, check, sign_zeros=False)
 
 

@@ -58,11 +58,35 @@ def _is_native_float(fmt: Format) -> bool:
 class MAC:
     """A multiply-accumulate unit: the configuration that :meth:`matmul` interprets.
 
+    Semantics (bit-exact): every output of ``matmul``/``affine`` is a dot product. The
+    accumulator starts at the bias (``affine``; quantized to the accumulator format) or +0; each
+    product, exact or rounded once to ``product``, is added in ``order``, and every addition is
+    rounded once to ``accumulator`` (no double rounding) with ``rounding``; then ``overflow``
+    applies: integers wrap modulo ``2**bits`` or clamp to [min, max] exactly like hardware;
+    floats go to ±inf (NaN in formats without inf, OCP FP8 §5) or clamp to ±max. Subnormals,
+    -0 (IEEE 754-2019 §6.3) and NaN/inf inputs behave as the formats define.
+
+    ``order="fast"`` means:
+
+    * integer accumulators with ``wrap``: wrap-around is order-independent (arithmetic modulo
+      ``2**bits``), so the exact sum is computed in BLAS and wrapped once; event counts are
+      those of the sequential order.
+    * fp32 and fp64 accumulators: any order, each addition rounded once to the accumulator
+      (what BLAS sgemm/dgemm do). mixprec uses BLAS where the products are exact in it (fp16,
+      bf16 within fp32's range, fp8, int8 ... for fp32) and the sequential order elsewhere,
+      output by output (outputs touching inf/NaN inputs or overflowing are redone
+      sequentially, which also counts their events).
+
+    The default order is ``fast`` where allowed, else ``sequential``; the default overflow is
+    ``wrap`` for integer accumulators and ``inf`` for float ones.
+
     Args:
         input: format of both operands (name or format object). Inputs are quantized to it
             (rounding ``rounding``, overflow ``saturate``) unless they already come in its
             storage dtype (``np.float16`` for fp16, ``ml_dtypes.bfloat16``, ``np.int8`` ...).
-        accumulator: format of the running sum; rounded after every addition.
+            At most 26 bits of precision, so that products are exact in float64.
+        accumulator: format of the running sum: a float format of at most 51 bits of
+            precision or fp64, or an integer / fixed-point format of at most 62 bits.
         product: ``None`` (default) keeps products exact (a fused multiply-add); a format
             rounds every product to it first (rounding ``rounding``, overflow ``overflow``).
         rounding: rounding of additions and products: ``nearest_even`` (default),
@@ -72,8 +96,7 @@ class MAC:
             ``saturate``; float accumulators: ``inf`` (default, IEEE 754) or ``saturate``
             (±max). ``None`` picks the default.
         order: ``sequential``, ``pairwise``, ``chunked:N`` or ``fast`` (see :class:`Order`);
-            ``None`` picks the default: ``fast`` where it is exact or free (integer
-            accumulators that wrap; fp32 and fp64 accumulators), else ``sequential``.
+            ``None`` picks the default.
 
     Raises:
         ValueError: an unknown name, a combination the emulator cannot make exact, or ``fast``
