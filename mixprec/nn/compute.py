@@ -21,16 +21,16 @@ def forward(
     weights: list[Scaled],
     biases: list[np.ndarray | None],
     x: np.ndarray,
-    x_is_rounded: bool = False,
+    x_rounded: Scaled | None = None,
 ) -> tuple[np.ndarray, list[Scaled]]:
     """Logits (float32) of a batch, and each layer's rounded input (kept for the backward pass).
 
-    The input and every hidden activation are rounded to the activation format (``x_is_rounded``:
-    the caller already rounded ``x``, unscaled); a layer's product goes through the forward MAC,
-    the bias is added to its float32 result (the logits stay float32), then ReLU.
+    The input and every hidden activation are rounded to the activation format (``x_rounded``:
+    ``x`` as the caller already rounded it); a layer's product goes through the forward MAC, the
+    bias is added to its float32 result (the logits stay float32), then ReLU.
     """
     inputs: list[Scaled] = []
-    h = Scaled(x, 1.0) if x_is_rounded else numerics.activations.scaled(x, 1)
+    h = x_rounded if x_rounded is not None else numerics.activations.scaled(x, 1)
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         inputs.append(h)

@@ -38,7 +38,7 @@ from mixprec.nn.compute import backward, forward
 from mixprec.nn.evaluate import evaluate
 from mixprec.nn.layers import softmax_cross_entropy
 from mixprec.nn.model import MLP
-from mixprec.nn.numerics import Numerics, Rounder
+from mixprec.nn.numerics import Numerics, Rounder, Scaled, tensor_scale
 from mixprec.nn.optim import Optimizer, make_optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy
 
@@ -112,20 +112,49 @@ class StepResult:
     skipped: bool
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold SIGINT until the block ends (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[Any] = []
-    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):
-            previous(*received[0])
+class _Interrupts:
+    """Defers SIGINT while a parameter update is applied (main thread only; else a no-op).
+
+    ``with _Interrupts() as guard:`` installs the handler once for a whole training run; inside,
+    ``with guard.deferred():`` marks an update. Ctrl-C outside an update raises
+    ``KeyboardInterrupt`` at once; during one, right after it.
+    """
+
+    def __init__(self) -> None:
+        self.active = threading.current_thread() is threading.main_thread()
+        self.updating = False
+        self.pending = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.updating:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.updating = True
+        try:
+            yield
+        finally:
+            self.updating = False
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
+
+
+_NO_GUARD = _Interrupts()
+_NO_GUARD.active = False
 
 
 class Trainer:
@@ -175,6 +204,7 @@ class Trainer:
         self.has_master = self.policy.master_weights is MasterWeights.FP32
         scaling = self.policy.loss_scaling
         self.loss_scale_ = 1.0 if scaling is LossScaling.NONE else self.policy.loss_scale
+        self.interrupts = _NO_GUARD  # train() installs a SIGINT guard for its run
         self.clean_steps_ = 0
         self.steps_ = 0
         self.skipped_steps_ = 0
@@ -185,19 +215,21 @@ class Trainer:
             for p in model.parameters():
                 p[...] = self._into_weights.values(p)
 
-    def step(self, x: np.ndarray, labels: np.ndarray, x_is_rounded: bool = False) -> StepResult:
+    def step(
+        self, x: np.ndarray | None, labels: np.ndarray, x_rounded: Scaled | None = None
+    ) -> StepResult:
         """One training step on a batch.
 
         Args:
             x: float32 images ``(n, in)``.
             labels: int labels ``(n,)``.
-            x_is_rounded: ``x`` already holds values of the activation format (``train`` rounds
-                the whole training set once when the policy has no per-tensor scaling).
+            x_rounded: ``x`` already rounded to the activation format (with its scale), as
+                ``train`` does once for the whole training set; ``x`` may then be None.
         """
         model, numerics, policy = self.model, self.numerics, self.policy
         with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN: counted, or skipped
             weights = numerics.weight_copies(model.weights, on_grid=not self.has_master)
-            logits, inputs = forward(numerics, weights, model.biases, x, x_is_rounded)
+            logits, inputs = forward(numerics, weights, model.biases, x, x_rounded)
             correct = int(np.count_nonzero(logits.argmax(axis=1) == labels))
             loss, dz = softmax_cross_entropy(logits, labels, scale=self.loss_scale_)
             has_bias = [b is not None for b in model.biases]
@@ -219,7 +251,7 @@ class Trainer:
                 if self.clean_steps_ >= policy.growth_interval:
                     self.loss_scale_ *= 2
                     self.clean_steps_ = 0
-        with _sigint_deferred():
+        with self.interrupts.deferred():
             self._apply(self.optimizer.updates(grads))
         return StepResult(loss, correct, False)
 
@@ -264,6 +296,81 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
     except ImportError:
         return None
     return tqdm(total=total, desc=description, unit="step", leave=False)
+
+
+class _Inputs:
+    """The training images, rounded once to the activation format for the whole run.
+
+    A batch's rounded input is the rows of the rounded set: the same values as rounding the batch
+    itself, since rounding acts value by value. With per-tensor scaling the set is rounded with
+    its own scale, and a batch takes those rows when its own scale (from its largest magnitude,
+    kept per row) is the same, which it nearly always is; otherwise the batch is rounded alone.
+    Rounding events of the inputs are therefore not counted in training (evaluation counts them).
+    """
+
+    def __init__(self, images: np.ndarray, rounder: Rounder) -> None:
+        self.images, self.fmt = images, rounder.fmt
+        self.per_tensor = rounder.per_tensor
+        self.rounded: np.ndarray | None = None
+        self.scale = 1.0
+        if rounder.is_identity:
+            return
+        quiet = Rounder(rounder.fmt, rounder.role, rounder.overflow, per_tensor=False)
+        if self.per_tensor:
+            self.row_amax = np.maximum(images.max(axis=1), -images.min(axis=1))
+            self.scale = tensor_scale(images, self.fmt, float(self.row_amax.max(initial=0.0)))
+            self.rounded = quiet.scaled(images * np.float32(self.scale)).values
+        else:
+            self.rounded = quiet.scaled(images).values
+
+    def batch(self, index: np.ndarray) -> tuple[np.ndarray | None, Scaled | None]:
+        """``(x, x_rounded)`` for a step: the raw batch or None, its rounded form or None."""
+        if self.rounded is None:
+            return self.images[index], None
+        if self.per_tensor:
+            amax = float(self.row_amax[index].max(initial=0.0))
+            if tensor_scale(self.images[:0], self.fmt, amax) != self.scale:
+                return self.images[index], None
+        return None, Scaled(self.rounded[index], self.scale)
+
+
+def _epoch(
+    trainer: Trainer,
+    history: History,
+    inputs: _Inputs,
+    labels: np.ndarray,
+    shuffle_rng: np.random.Generator,
+    batch_size: int,
+    bar: Any,
+) -> None:
+    """One pass over the shuffled training set; appends the epoch's entries to ``history``."""
+    n = len(labels)
+    skipped_before = trainer.skipped_steps_
+    losses, correct = 0.0, 0
+    try:
+        start = time.perf_counter()
+        order = shuffle_rng.permutation(n)
+        for lo in range(0, n, batch_size):
+            index = order[lo : lo + batch_size]
+            x, x_rounded = inputs.batch(index)
+            result = trainer.step(x, labels[index], x_rounded)
+            losses += result.loss * len(index)
+            correct += result.correct
+            if bar is not None:
+                bar.update()
+                if bar.n % 20 == 0:
+                    bar.set_postfix(loss=f"{result.loss:.3f}", refresh=False)
+        seconds = time.perf_counter() - start
+    finally:
+        if bar is not None:
+            bar.close()
+    history.loss.append(losses / n)
+    history.train_accuracy.append(correct / n)
+    history.seconds.append(seconds)
+    history.skipped_steps.append(trainer.skipped_steps_ - skipped_before)
+    history.loss_scale.append(trainer.loss_scale_)
+    history.events.append(trainer.numerics.take_events().as_dict())
+    history.steps = trainer.steps_
 
 
 def train(
@@ -318,47 +425,24 @@ def train(
         sizes=list(model.sizes), n_train=len(split),
     )  # fmt: skip
     history = History(policy=str(trainer.policy), config=config)
-    n = len(split)
-    steps = -(-n // batch_size)
-    images, labels = split.images, split.labels
-    acts = trainer.numerics.activations
-    x_is_rounded = not (acts.is_identity or acts.per_tensor)
-    if x_is_rounded:  # round the training set once (its rounding events are not counted)
-        images = Rounder(acts.fmt, "activations", acts.overflow, False).values(images)
+    steps = -(-len(split) // batch_size)
+    inputs = _Inputs(split.images, trainer.numerics.activations)
     try:
-        for epoch in range(epochs):
-            bar = _progress(steps, f"epoch {epoch + 1}/{epochs}", progress)
-            skipped_before = trainer.skipped_steps_
-            losses, correct = 0.0, 0
-            start = time.perf_counter()
-            order = shuffle_rng.permutation(n)
-            for lo in range(0, n, batch_size):
-                index = order[lo : lo + batch_size]
-                result = trainer.step(images[index], labels[index], x_is_rounded)
-                losses += result.loss * len(index)
-                correct += result.correct
-                if bar is not None:
-                    bar.update()
-                    if bar.n % 20 == 0:
-                        bar.set_postfix(loss=f"{result.loss:.3f}", refresh=False)
-            seconds = time.perf_counter() - start
-            if bar is not None:
-                bar.close()
-            history.loss.append(losses / n)
-            history.train_accuracy.append(correct / n)
-            history.seconds.append(seconds)
-            history.skipped_steps.append(trainer.skipped_steps_ - skipped_before)
-            history.loss_scale.append(trainer.loss_scale_)
-            history.events.append(trainer.numerics.take_events().as_dict())
-            history.steps = trainer.steps_
-            if evaluation_split is not None:
-                start = time.perf_counter()
-                result_eval = evaluate(model, evaluation_split, trainer.policy)
-                history.eval_seconds.append(time.perf_counter() - start)
-                history.accuracy.append(result_eval.accuracy)
-                history.eval_loss.append(result_eval.loss)
+        with _Interrupts() as guard:
+            trainer.interrupts = guard
+            for epoch in range(epochs):
+                _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size,
+                       _progress(steps, f"epoch {epoch + 1}/{epochs}", progress))  # fmt: skip
+                if evaluation_split is not None:
+                    start = time.perf_counter()
+                    result = evaluate(model, evaluation_split, trainer.policy)
+                    history.eval_seconds.append(time.perf_counter() - start)
+                    history.accuracy.append(result.accuracy)
+                    history.eval_loss.append(result.loss)
     except KeyboardInterrupt:
         history.interrupted = True
         history.steps = trainer.steps_
         raise TrainingInterrupted(history) from None
+    finally:
+        trainer.interrupts = _NO_GUARD
     return history

@@ -313,3 +313,37 @@ def test_history_as_dict_is_json_ready(synthetic: Dataset) -> None:
     text = json.dumps(history.as_dict())
     again = History.from_dict(json.loads(text))
     assert again == history and history.loss_scale == [2.0**16] and history.skipped_steps == [0]
+
+
+def test_sigint_during_an_update_is_deferred(synthetic: Dataset, monkeypatch) -> None:
+    """A real SIGINT raised while an update is applied lands after it: the step is complete."""
+    import signal
+
+    from mixprec.nn.optim import SGD
+
+    model = MLP.book(seed=0)
+    original, calls = SGD.updates, []
+
+    def updates(self: SGD, grads):
+        out = original(self, grads)
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # arrives in the middle of step 3's update
+        return out
+
+    monkeypatch.setattr(SGD, "updates", updates)
+    reference = MLP.book(seed=0)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(model, synthetic, "fp32", epochs=2, progress=False)
+    assert caught.value.history.steps == 3 and caught.value.history.epochs == 0
+    # the reference takes the same 3 complete steps
+    trainer = Trainer(reference, "fp32")
+    order = np.random.default_rng(0).spawn(2)[0].permutation(600)
+    for i in range(3):
+        index = order[i * 128 : (i + 1) * 128]
+        trainer.step(synthetic.train.images[index], synthetic.train.labels[index])
+    assert all(
+        np.array_equal(p, q)
+        for p, q in zip(model.parameters(), reference.parameters(), strict=True)
+    )
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
