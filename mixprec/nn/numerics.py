@@ -258,7 +258,8 @@ class Rounder:
             and rounding == Rounding.NEAREST_EVEN
             and (fits or self.overflow == "inf")
         ):
-            q = x.astype(self._cast).astype(np.float32)
+            with np.errstate(over="ignore"):  # beyond the max: inf, as overflow="inf" says
+                q = x.astype(self._cast).astype(np.float32)
         else:
             q = quantize(x, self.fmt, rounding, self.overflow, rng)
         if self.events is not None:
