@@ -14,9 +14,10 @@ from mixprec.nn.numerics import Numerics, Rounder, _contains, runs_as_blas
 def edge_values(fmt: str) -> np.ndarray:
     f = get_format(fmt)
     rng = np.random.default_rng(0)
+    tiny, normal = f.smallest_subnormal, f.smallest_normal
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, f.max, -f.max, f.max * 1.001, 3e38,
-                f.smallest_subnormal, f.smallest_subnormal / 2, f.smallest_subnormal * 0.75,
-                f.smallest_normal, f.smallest_normal * (1 - 2**-12), 1 + 2**-11, 1 + 3 * 2**-11]  # fmt: skip
+                tiny, tiny / 2, tiny * 0.75, normal, normal * (1 - 2**-12), 1 + 2**-11,
+                1 + 3 * 2**-11]  # fmt: skip
     wide = rng.standard_normal(4000) * np.exp2(rng.integers(-30, 20, 4000))
     return np.concatenate([specials, -np.array(specials), wide]).astype(np.float32)
 
