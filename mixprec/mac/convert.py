@@ -15,6 +15,9 @@ take numpy's cast instead.
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import ml_dtypes
 import numpy as np
 
@@ -22,25 +25,55 @@ _F16_SPECIAL = 0x7C00  # |code| >= this: inf or NaN
 _BF16_SPECIAL = 0x7F80
 
 
-def _float16_to_float32(x: np.ndarray) -> np.ndarray:
+def _float16_to_float32(x: np.ndarray) -> tuple[np.ndarray, bool]:
     bits = x.view(np.int16)
     if np.bitwise_and(bits, 0x7FFF).max(initial=0) >= _F16_SPECIAL:
-        return x.astype(np.float32)
+        return x.astype(np.float32), False
     wide = bits.astype(np.int32)
     wide <<= 13
     wide &= np.int32(-0x70000001)  # 0x8FFFFFFF
     out = wide.view(np.float32)
     out *= np.float32(2.0**112)
-    return out
+    return out, True
 
 
 def to_float32(x: np.ndarray) -> np.ndarray:
     """An exact float32 copy of values that are float32 numbers (fp16, bf16, fp8, int8 ...)."""
-    if x.dtype == np.float32:
-        return x
-    if x.dtype == np.float16 and x.size:
+    return _convert(x, np.float32)[0]
+
+
+def _convert(x: np.ndarray, dtype: type) -> tuple[np.ndarray, bool | None]:
+    """``x`` as ``dtype`` (exactly), and whether it is all finite when that comes for free."""
+    if x.dtype.kind in "iub":
+        return x.astype(dtype), True
+    if x.dtype == dtype:
+        return x, None
+    if dtype is np.float32 and x.dtype == np.float16 and x.size:
         return _float16_to_float32(np.ascontiguousarray(x))
-    return x.astype(np.float32)
+    return x.astype(dtype), None
+
+
+def convert_pair(
+    a: np.ndarray, b: np.ndarray, dtype: type, parallel_from: int = 1 << 16
+) -> tuple[np.ndarray, np.ndarray, bool | None]:
+    """Both operands as ``dtype`` (exactly), converted in two threads when large; and whether
+    both are all finite, when the conversion tells (None: unknown)."""
+    from mixprec.formats.fast import threads
+
+    if threads() > 1 and min(a.size, b.size) >= parallel_from:
+        future = _pool().submit(_convert, b, dtype)
+        a_n, a_finite = _convert(a, dtype)
+        b_n, b_finite = future.result()
+    else:
+        (a_n, a_finite), (b_n, b_finite) = _convert(a, dtype), _convert(b, dtype)
+    if a_finite is False or b_finite is False:
+        return a_n, b_n, False
+    return a_n, b_n, (True if a_finite and b_finite else None)
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixprec-convert")
 
 
 def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:
@@ -54,7 +87,8 @@ def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:
         special = _F16_SPECIAL if x.dtype == np.float16 else _BF16_SPECIAL
         mag = np.bitwise_and(x.view(np.uint16), 0x7FFF)
         top = int(mag.max())
-        low = int((mag - np.uint16(1)).min()) + 1  # zero wraps to 65535: the nonzero minimum
+        mag -= np.uint16(1)  # zero wraps to 65535: the minimum is the nonzero minimum
+        low = int(mag.min()) + 1
         as_value = np.array([low & 0xFFFF, top], dtype=np.uint16).view(x.dtype).astype(np.float64)
         smallest = np.inf if low > 0x7FFF else float(as_value[0])
         return smallest, float(as_value[1]), top < special

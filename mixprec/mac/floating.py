@@ -28,7 +28,7 @@ from mixprec.formats import FloatFormat
 from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
-from mixprec.mac.convert import magnitudes, to_float32
+from mixprec.mac.convert import convert_pair, magnitudes, to_float32
 from mixprec.mac.kernels import magic_adder, magic_applies
 from mixprec.mac.operands import products_fit_float32, round_products
 from mixprec.mac.order import Order, OrderKind
@@ -44,6 +44,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mixprec-mac")
 
 
+@functools.lru_cache(maxsize=256)
 def _native_dtype(fmt: FloatFormat) -> type | None:
     if (
         fmt.mantissa_bits == 23
@@ -68,17 +69,23 @@ def _products_exact_in(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> b
     float64 always (the MAC admits only input formats whose products are exact in it); float32
     by the format (fp16, fp8, int8 ...) or, for inputs of <= 12 bits with a wider exponent range
     (bf16), by the data: all nonzero products lie in fp32's normal range when
-    ``min|a| * min|b| >= 2**-126`` and ``max|a| * max|b| < 2**128`` over nonzero finite values.
+    ``min|a| * min|b| >= 2**-126`` and ``max|a| * max|b| < 2**128`` over nonzero values, and
+    all values are finite (else everything takes the sequential path).
     """
+    return _exactness(dtype, mac, a, b)[0]
+
+
+def _exactness(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> tuple[bool, bool | None]:
+    """``(products exact in dtype, operands all finite or None if not checked)``."""
     if dtype is np.float64 or products_fit_float32(mac.input):
-        return True
+        return True, None
     if 2 * mac.input.precision > 24:
-        return False
+        return False, None
     low_a, high_a, finite_a = magnitudes(a)
     low_b, high_b, finite_b = magnitudes(b)
     if not (finite_a and finite_b):
-        return False  # rare: everything then takes the sequential path
-    return bool(low_a * low_b >= 2.0**-126 and high_a * high_b < 2.0**128)
+        return False, False
+    return bool(low_a * low_b >= 2.0**-126 and high_a * high_b < 2.0**128), True
 
 
 def native_adder(
@@ -272,25 +279,27 @@ def float_matmul(
     m, n = a.shape[0], b.shape[1]
     init = np.zeros((m, n)) if bias is None else bias
     native = _native_dtype(acc)
-    if not (
+    exact, finite = False, None
+    if (
         mac.order.kind is OrderKind.FAST
         and native is not None
         and mac.product is None
         and mac.rounding is Rounding.NEAREST_EVEN
-        and _products_exact_in(native, mac, a, b)
     ):
+        exact, finite = _exactness(native, mac, a, b)
+    if not exact:
         return _accumulate(mac, a, b, init, counter)
     # BLAS: any order, each addition rounded once to the accumulator (products exact).
-    if native is np.float32:
-        a_n, b_n = to_float32(a), to_float32(b)
-    else:
-        a_n, b_n = a.astype(native, copy=False), b.astype(native, copy=False)
+    a_n, b_n, converted_finite = convert_pair(a, b, native)
+    finite = finite or converted_finite
     with np.errstate(over="ignore", invalid="ignore"):
         y = a_n @ b_n
         if bias is not None:
             y += bias.astype(native)  # the bias added last: one of the orders 'fast' allows
+        if finite and np.isfinite(y).all():
+            return y
         redo = ~np.isfinite(y)
-        if a_n.dtype.kind == "f":  # rows and columns holding inf or NaN
+        if not finite:  # rows and columns holding inf or NaN
             bad_rows = ~np.isfinite(a_n).all(axis=1)
             bad_cols = ~np.isfinite(b_n).all(axis=0)
             if bad_rows.any() or bad_cols.any():

@@ -23,7 +23,7 @@ import numpy as np
 from mixprec.formats import IntFormat
 from mixprec.formats.spec import Overflow
 from mixprec.mac.accumulate import int_adder, reduce
-from mixprec.mac.convert import to_float32
+from mixprec.mac.convert import convert_pair
 from mixprec.mac.operands import as_codes
 from mixprec.mac.stats import Counter
 from mixprec.mac.terms import Terms, select
@@ -46,8 +46,7 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
     for dtype, limit in ((np.float32, 2**24), (np.float64, 2**53)):
         chunk = limit // bound
         if chunk >= min(count, 64) or (dtype is np.float64 and chunk >= 1):
-            a_f = to_float32(a) if dtype is np.float32 else a.astype(dtype, copy=False)
-            b_f = to_float32(b) if dtype is np.float32 else b.astype(dtype, copy=False)
+            a_f, b_f, _ = convert_pair(a, b, dtype)
             if chunk >= count:  # every partial sum is an integer <= limit: exact in any order
                 return a_f @ b_f
             total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)

@@ -6,6 +6,8 @@ column, and the added axis is removed); ``a`` may have leading batch axes when `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mixprec.formats import IntFormat
@@ -35,7 +37,7 @@ def _shapes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple
             f"{b.shape[0]} rows"
         )
     b2 = b if b.ndim == 2 else b.reshape(k, 1)
-    a2 = a.reshape(int(np.prod(a.shape[:-1])), k)
+    a2 = a.reshape(math.prod(a.shape[:-1]), k)
     out: tuple[int, ...] = a.shape[:-1] + (b.shape[1:] if b.ndim == 2 else ())
     return a2, b2, out
 

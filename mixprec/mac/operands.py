@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mixprec.formats import FloatFormat, Format, IntFormat, quantize, storage_dtype
@@ -26,7 +28,7 @@ def prepare(
         TypeError: non-numeric input. ValueError: NaN into an integer format.
     """
     array = np.asarray(x)
-    dtype = storage_dtype(fmt)
+    dtype = _storage(fmt)
     if dtype is not None and array.dtype == dtype:
         return array
     if array.dtype == object:
@@ -47,6 +49,11 @@ def prepare(
     return values
 
 
+@functools.lru_cache(maxsize=256)
+def _storage(fmt: Format) -> np.dtype | None:
+    return storage_dtype(fmt)
+
+
 def as_float(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Values as float32/float64 (exact for every input format the MAC accepts)."""
     return np.asarray(values).astype(dtype, copy=False)
@@ -60,6 +67,7 @@ def as_codes(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
     return np.ldexp(array.astype(np.float64), fmt.frac_bits).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=256)
 def products_fit_float32(fmt: Format) -> bool:
     """True when every product of two values of ``fmt`` is exactly a float32.
 

@@ -16,6 +16,7 @@ book's notation ``input->accumulator`` names one (Rodriguez, *Deep Learning Syst
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -232,7 +233,7 @@ class MAC:
     def default_order(self) -> Order:
         return Order(OrderKind.FAST if self.fast_allowed else OrderKind.SEQUENTIAL)
 
-    @property
+    @functools.cached_property
     def output_dtype(self) -> np.dtype:
         """float32 when every accumulator value is a float32, else float64 (e.g. int32)."""
         from mixprec.formats.fast import fits_float32
