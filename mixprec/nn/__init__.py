@@ -14,6 +14,7 @@
 
 from mixprec.nn.compute import backward, forward
 from mixprec.nn.evaluate import Evaluation, evaluate, predict
+from mixprec.nn.history import History, TrainingInterrupted
 from mixprec.nn.io import FORMAT_VERSION, load, read_metadata, register_kind, save
 from mixprec.nn.layers import (
     affine_backward,
@@ -36,14 +37,16 @@ from mixprec.nn.numerics import (
 )
 from mixprec.nn.optim import SGD, Adam, Optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
-from mixprec.nn.train import History, StepResult, Trainer, TrainingInterrupted, train
+from mixprec.nn.ptq import QuantizedMLP, quantize
+from mixprec.nn.train import train
+from mixprec.nn.trainer import StepResult, Trainer
 
 __all__ = [
     "BOOK_SIZES", "FORMAT_VERSION", "MLP", "SGD", "Adam", "Counts", "Evaluation", "Events",
     "History", "Init", "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Numerics",
-    "Optimizer", "Policy", "RoundingStats", "Scaled", "Scaling", "StepResult", "Trainer",
-    "TrainingInterrupted", "affine_backward", "affine_forward", "backward", "counts", "evaluate",
-    "forward", "load", "log_softmax", "memory", "predict", "read_metadata", "register_kind",
-    "relu_backward", "relu_forward", "runs_as_blas", "save", "softmax", "softmax_cross_entropy",
-    "tensor_scale", "train",
+    "Optimizer", "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling", "StepResult",
+    "Trainer", "TrainingInterrupted", "affine_backward", "affine_forward", "backward", "counts",
+    "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
+    "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
+    "softmax", "softmax_cross_entropy", "tensor_scale", "train",
 ]  # fmt: skip

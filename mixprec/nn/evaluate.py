@@ -61,6 +61,22 @@ class Evaluation:
         return out
 
 
+def _serves_itself(model: Any, policy: Policy | str | None) -> bool:
+    """Whether ``model`` is not an ``MLP`` but serves itself (a ``QuantizedMLP``'s own numerics).
+
+    Raises:
+        ValueError: such a model with a policy (its formats are fixed by its quantization).
+    """
+    if isinstance(model, MLP) or not hasattr(model, "evaluate"):
+        return False
+    if policy is not None:
+        raise ValueError(
+            f"a {type(model).__name__} serves with its own quantized numerics; call without "
+            f"policy=, or serve the float model under policy={str(policy)!r}"
+        )
+    return True
+
+
 def _logits(
     model: MLP, images: np.ndarray, policy: Policy | str | None, batch_size: int
 ) -> tuple[np.ndarray, Numerics]:
@@ -96,7 +112,7 @@ def predict(
     """Logits of ``images`` served under ``policy``.
 
     Args:
-        model: a trained model.
+        model: a trained ``MLP`` (or a model that serves itself, such as a ``QuantizedMLP``).
         images: float32 ``(n, features)`` (one image ``(features,)`` is taken as a batch of one).
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         batch_size: examples per forward pass (any size from 1).
@@ -105,8 +121,11 @@ def predict(
         float32 logits ``(n, classes)``; ``argmax(axis=1)`` gives the classes.
 
     Raises:
-        ValueError: images of the wrong shape, a batch size below 1, an unknown policy.
+        ValueError: images of the wrong shape, a batch size below 1, an unknown policy, or a
+            policy for a model that carries its own numerics.
     """
+    if _serves_itself(model, policy):
+        return model.predict(images, batch_size=batch_size)  # type: ignore[attr-defined]
     return _logits(model, images, policy, batch_size)[0]
 
 
@@ -119,7 +138,7 @@ def evaluate(
     """Accuracy and loss of ``model`` on ``split``, served under ``policy``.
 
     Args:
-        model: a trained model.
+        model: a trained ``MLP`` (or a model that serves itself, such as a ``QuantizedMLP``).
         split: a ``Split`` (e.g. ``data.test``).
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         batch_size: examples per forward pass.
@@ -130,6 +149,8 @@ def evaluate(
     Raises:
         ValueError: as :func:`predict`.
     """
+    if _serves_itself(model, policy):
+        return model.evaluate(split, batch_size=batch_size)  # type: ignore[attr-defined,no-any-return]
     logits, numerics = _logits(model, split.images, policy, batch_size)
     labels = split.labels
     predictions = logits.argmax(axis=1).astype(np.int64)
