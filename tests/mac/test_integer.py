@@ -52,13 +52,17 @@ def test_wrap_is_the_exact_sum_modulo_2_bits(
     mac = MAC.parse(notation + ("" if order == "fast" else f":{order}"))
     fmt = mac.accumulator
     a, b = data.draw(int_operands(mac.input))
-    y, stats = mac.matmul(a, b, stats=True)
+    bias = data.draw(
+        hnp.arrays(np.int64, (b.shape[1],), elements=st.integers(fmt.min_code, fmt.max_code))
+    )
+    y, stats = mac.affine(a, b, bias, stats=True)
     exact = a.astype(object) @ b.astype(object) if a.size else np.zeros(y.shape, dtype=object)
+    exact = exact + bias.astype(object)
     wrapped = (exact - fmt.min_code) % 2**fmt.bits + fmt.min_code
     np.testing.assert_array_equal(y, wrapped.astype(np.float64))
-    expected, events = oracle.int_matmul(
-        a, b, fmt, "wrap", "sequential" if order == "fast" else order
-    )
+    init = np.broadcast_to(bias, y.shape).tolist()
+    reference_order = "sequential" if order == "fast" else order
+    expected, events = oracle.int_matmul(a, b, fmt, "wrap", reference_order, init)
     np.testing.assert_array_equal(y, np.array(expected, dtype=np.float64).reshape(y.shape))
     assert stats.wraps == events["wraps"] and stats.saturations == 0
 
