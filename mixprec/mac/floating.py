@@ -79,7 +79,7 @@ def _exactness(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> tuple[boo
     """``(products exact in dtype, operands all finite or None if not checked)``."""
     if dtype is np.float64 or products_fit_float32(mac.input):
         return True, None
-    if 2 * mac.input.precision > 24:
+    if not isinstance(mac.input, FloatFormat) or 2 * mac.input.precision > 24:
         return False, None
     low_a, high_a, finite_a = magnitudes(a)
     low_b, high_b, finite_b = magnitudes(b)
@@ -140,7 +140,8 @@ def _accumulate(
         and _products_exact_in(native, mac, a, b)
     ):
         convert = to_float32 if native is np.float32 else (lambda x: x.astype(np.float64))
-        a_t, b_t, init_t = convert(a), convert(b), init.astype(native)
+        a_t, b_t = convert(a), convert(b)
+        init_t: np.ndarray = np.asarray(init, dtype=native)
 
         def make(counter: Counter | None) -> Adder:
             return native_adder(native, acc, mac.overflow, counter)
@@ -166,9 +167,10 @@ def _accumulate(
         )
     result = _reduce_split(order, a64, b64, init64, fast, make_finish, counter, rows, cols)
     # The kernel leaves the sign of zero results to this step (see magic_adder): redo them.
-    zero = result == 0
+    zero: np.ndarray = np.asarray(result == 0)
     if rows is None:
-        trivial = (~a64.any(axis=1))[:, None] | (~b64.any(axis=0))[None, :]
+        empty_rows, empty_cols = ~np.asarray(a64.any(axis=1)), ~np.asarray(b64.any(axis=0))
+        trivial = empty_rows[:, None] | empty_cols[None, :]
     else:
         trivial = ~a64[rows].any(axis=1) | ~b64[:, cols].any(axis=0)
     zero &= ~(trivial & (init64 == 0) & ~np.signbit(init64))  # +0 plus zeros: exactly +0
@@ -176,6 +178,7 @@ def _accumulate(
         if rows is None:
             sub_rows, sub_cols = np.nonzero(zero)
         else:
+            assert cols is not None
             sub_rows, sub_cols = rows[zero], cols[zero]
         terms = Terms(a64, b64, sub_rows, sub_cols, finish=make_finish(None))
         general = float_adder(acc, mac.rounding, mac.overflow, None)
@@ -287,7 +290,7 @@ def float_matmul(
         and mac.rounding is Rounding.NEAREST_EVEN
     ):
         exact, finite = _exactness(native, mac, a, b)
-    if not exact:
+    if not exact or native is None:
         return _accumulate(mac, a, b, init, counter)
     # BLAS: any order, each addition rounded once to the accumulator (products exact).
     a_n, b_n, converted_finite = convert_pair(a, b, native)

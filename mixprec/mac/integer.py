@@ -18,6 +18,8 @@ Outputs whose bound fits the range have no event and take the exact sum; the oth
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mixprec.formats import IntFormat
@@ -130,12 +132,12 @@ def int_matmul(
     a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
     init = np.zeros((m, n), dtype=np.int64) if bias is None else bias
     bound = exact_int_matmul(np.abs(a64), np.abs(b64), peak).astype(np.int64) << shift
-    unsafe = ~fits(bound + np.abs(init))
-    finish = (lambda p: p << shift) if shift else None
+    unsafe = np.asarray(~fits(bound + np.abs(init)))
+    scale: Callable[[np.ndarray], np.ndarray] | None = (lambda p: p << shift) if shift else None
     subset = select(unsafe)
     if subset is None:  # safe outputs have no event: their reduction gives the exact sum
-        return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, init)
+        return reduce(mac.order, count, Terms(a64, b64, finish=scale), add, init)
     rows, cols = subset
-    terms = Terms(a64, b64, rows, cols, finish=finish)
+    terms = Terms(a64, b64, rows, cols, finish=scale)
     total[rows, cols] = reduce(mac.order, count, terms, add, init[rows, cols])
     return total

@@ -76,7 +76,7 @@ class Order:
             return cls(OrderKind.CHUNKED, int(size))
         if size:
             raise ValueError(f"order {text!r}: only 'chunked' takes a size ('chunked:N')")
-        return cls(_enum(OrderKind, name, "order"))
+        return cls(_enum(OrderKind, name, "order"))  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         return f"chunked:{self.chunk}" if self.kind is OrderKind.CHUNKED else self.kind.value

@@ -112,8 +112,8 @@ class MAC:
     accumulator: Format
     product: Format | None = None
     rounding: Rounding = Rounding.NEAREST_EVEN
-    overflow: Overflow | None = None
-    order: Order | None = field(default=None)
+    overflow: Overflow = None  # type: ignore[assignment]  # None: the accumulator's default
+    order: Order = field(default=None)  # type: ignore[assignment]  # None: the default order
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -273,11 +273,12 @@ class MAC:
                 "'input->product->accumulator' with ':'-separated options, e.g. 'int8->int32', "
                 f"'fp8_e4m3->fp16->fp32', 'fp16->fp16:chunked:64'. Presets: {', '.join(PRESETS)}"
             )
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Order | str] = {}
         tokens = [t.strip().lower() for t in options]
         i = 0
         while i < len(tokens):
             token = tokens[i]
+            value: Order | str
             if token == "chunked":
                 size = tokens[i + 1] if i + 1 < len(tokens) else ""
                 key, value, i = "order", Order.parse(f"chunked:{size}"), i + 2
