@@ -8,6 +8,7 @@ units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rod
 3.140625
 """
 
+from mixprec import data, formats, mac, nn
 from mixprec.formats import (
     FloatFormat,
     IntFormat,
@@ -21,20 +22,26 @@ from mixprec.formats import (
     quantize,
     to_storage,
 )
+from mixprec.mac import MAC
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAC",
     "FloatFormat",
     "IntFormat",
     "Overflow",
     "Rounding",
     "Special",
     "__version__",
+    "data",
     "decode",
     "encode",
+    "formats",
     "get_format",
     "list_formats",
+    "mac",
+    "nn",
     "quantize",
     "to_storage",
 ]
