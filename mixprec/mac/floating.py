@@ -149,7 +149,7 @@ def _accumulate(
         return _reduce_split(order, a_t, b_t, init_t, make, None, counter, rows, cols)
 
     a64, b64, init64 = a.astype(np.float64), b.astype(np.float64), init.astype(np.float64)
-    fast = _kernel(mac, a, b, init, order)
+    fast = _kernel(mac, a64, b64, init64, order)
 
     def make_finish(counter: Counter | None) -> Callable[[np.ndarray], np.ndarray] | None:
         if product is None:
@@ -245,6 +245,8 @@ def _kernel(
 ) -> Callable[[Counter | None], Adder] | None:
     """A fast exact adder factory of :mod:`mixprec.mac.kernels` for these operands, or None.
 
+    ``a``, ``b`` and ``init`` are float64 arrays.
+
     Needs: sequential or chunked order (one addend is always an accumulator value), RNE, finite
     operands and products (a product format must not overflow), and the lemma's bit condition.
     Overflow checks are dropped when no partial sum can reach max: every partial sum of output
@@ -258,7 +260,7 @@ def _kernel(
     if order.kind is OrderKind.PAIRWISE or not magic_applies(acc, _addend_bits(mac), mac.rounding):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
-        fa, fb = np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))
+        fa, fb = np.abs(a), np.abs(b)
         if not (np.isfinite(fa).all() and np.isfinite(fb).all() and np.isfinite(init).all()):
             return None
         count = a.shape[1]
