@@ -190,3 +190,22 @@ def test_exact_zero_sum_sign(notation: str, negative: bool) -> None:
     """IEEE 754-2019 §6.3: x + (-x) is +0, but -0 rounding down (where the format has -0)."""
     y = MAC.parse(notation).dot(np.array([1.0, -1.0]), np.array([1.0, 1.0]))
     assert y == 0 and bool(np.signbit(y)) is negative
+
+
+@pytest.mark.parametrize("notation", ["fp16->fp16:saturate", "bf16->bf16:chunked:32", "fp16->fp32"])
+def test_threads_and_memory_layout_do_not_change_results(
+    notation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows split across threads, transposed (non-contiguous) operands: the same bits and counts."""
+    mac = MAC.parse(notation)
+    rng = np.random.default_rng(11)
+    a, b = _random_operands(rng, mac.input.name, (70, 520), (60, 520), 6.0)
+    b = b.T  # a non-contiguous view
+    a[3, 7] = np.inf
+    monkeypatch.setenv("MIXPREC_THREADS", "1")
+    y1, s1 = mac.matmul(a, b, stats=True)
+    monkeypatch.setenv("MIXPREC_THREADS", "2")
+    y2, s2 = mac.matmul(np.asfortranarray(a), b, stats=True)
+    assert_same(y1, y2, notation)
+    assert s1 == s2
+    assert s1.inf_results + s1.nan_results >= 60  # the inf row
