@@ -149,6 +149,24 @@ def _accumulate(
         return _reduce_split(order, a_t, b_t, init_t, make, None, counter, rows, cols)
 
     a64, b64, init64 = a.astype(np.float64), b.astype(np.float64), init.astype(np.float64)
+    if rows is None:  # the kernels need finite operands: split off rows/columns with inf, NaN
+        good_rows, good_cols = np.isfinite(a64).all(axis=1), np.isfinite(b64).all(axis=0)
+        if good_rows.any() and good_cols.any() and not (good_rows.all() and good_cols.all()):
+            block = np.ix_(good_rows, good_cols)
+            result = np.empty(init64.shape)
+            result[block] = _accumulate(
+                mac,
+                a64[good_rows],
+                b64[:, good_cols],
+                init64[block],
+                counter,
+                sequential=sequential,
+            )
+            sub_rows, sub_cols = np.nonzero(~(good_rows[:, None] & good_cols[None, :]))
+            result[sub_rows, sub_cols] = _accumulate(
+                mac, a64, b64, init64[sub_rows, sub_cols], counter, sub_rows, sub_cols, sequential
+            )
+            return result
     fast = _kernel(mac, a64, b64, init64, order)
 
     def make_finish(counter: Counter | None) -> Callable[[np.ndarray], np.ndarray] | None:
