@@ -22,8 +22,9 @@ class MacStats:
         overflows: float accumulator additions of finite operands that overflowed to ±inf (or
             to NaN in a format without inf) under ``overflow="inf"``.
         input_saturations: input elements (of both operands, and the bias into the accumulator
-            format) beyond the format's range (±inf included) that quantization clamped to its
-            ``max`` or ``min``. Operands already in the format's storage dtype are not quantized.
+            format) beyond the format's range that quantization clamped to its ``max`` or
+            ``min`` (±inf too where the format has no inf; where it has, inf stays inf).
+            Operands already in the format's storage dtype are not quantized.
         input_flushes: non-zero input elements that quantization rounded to zero (underflow,
             or a fraction below an integer format's resolution).
         product_roundings: products that the product format could not hold exactly (0 without
