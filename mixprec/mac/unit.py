@@ -55,7 +55,7 @@ def _is_native_float(fmt: Format) -> bool:
     return storage_dtype(fmt) in (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MAC:
     """A multiply-accumulate unit: the configuration that :meth:`matmul` interprets.
 
@@ -335,6 +335,9 @@ class MAC:
 
     def __str__(self) -> str:
         return self.notation()
+
+    def __repr__(self) -> str:
+        return f"MAC.parse({self.notation()!r})"
 
     # -- arithmetic ------------------------------------------------------------------------------
     def matmul(
