@@ -16,13 +16,15 @@ run. The servers take turns for ``--repeat`` rounds (a burst of load on a shared
 them alike); each one's best round counts.
 
 Run: ``python benchmarks/serving.py [--model FILE] [--data-dir DIR] [--single 300]
-[--repeat 5] [--json FILE]``.
+[--repeat 5] [--threads N] [--json FILE]``. For single-threaded figures on a shared machine, also
+set ``OPENBLAS_NUM_THREADS=1`` (numpy) and pass ``--threads 1`` (ONNX Runtime).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -139,7 +141,13 @@ def onnx_server(session: Any) -> Callable[[np.ndarray], Any]:
 
 
 def throughput_table(
-    model: MLP, q: QuantizedMLP, images: np.ndarray, single: int, repeat: int, ox: Any
+    model: MLP,
+    q: QuantizedMLP,
+    images: np.ndarray,
+    single: int,
+    repeat: int,
+    ox: Any,
+    threads: int | None = None,
 ) -> list[dict]:
     servers: list[tuple[str, Callable[[np.ndarray], Any]]] = [
         ("fp32 policy (mixprec.nn.predict)", lambda x: predict(model, x, "fp32", len(x))),
@@ -153,7 +161,8 @@ def throughput_table(
             ("int8 (gemmlowp requantization)", ox.to_onnx(q, "gemmlowp")),
             ("int8 (float requantization)", ox.to_onnx(q, "float")),
         ):
-            servers.append((f"ONNX Runtime {name}", onnx_server(ox.onnx_session(source))))
+            session = ox.onnx_session(source, threads=threads)
+            servers.append((f"ONNX Runtime {name}", onnx_server(session)))
     for _, serve in servers:
         serve(images[:256])  # warm up
     rates = {name: {"batch1": 0.0, "batch256": 0.0} for name, _ in servers}
@@ -176,6 +185,7 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=1000)
     parser.add_argument("--single", type=int, default=300, help="images served at batch 1")
     parser.add_argument("--repeat", type=int, default=5, help="rounds of the speed test")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime's threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     ox = onnx_tools()
@@ -212,9 +222,11 @@ def main() -> None:
             f"| {r['events']} | {r.get('onnx', '')} |"
         )
     q = quantize(model, calibration, scheme="int8-per-channel")
-    speed = throughput_table(model, q, data.test.images, args.single, args.repeat, ox)
+    speed = throughput_table(model, q, data.test.images, args.single, args.repeat, ox, args.threads)
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"\nthreads: OpenBLAS {blas_threads}, ONNX Runtime {args.threads or 'default'}")
     base1, base256 = speed[0]["batch1"], speed[0]["batch256"]
-    print("\n| server | batch 1 (images/s) | ratio | batch 256 (images/s) | ratio |")
+    print("| server | batch 1 (images/s) | ratio | batch 256 (images/s) | ratio |")
     print("|---|---|---|---|---|")
     for r in speed:
         print(
