@@ -103,3 +103,22 @@ def test_missing_onnx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"pip install mixprec\[onnx\]"):
         to_onnx(MLP((4, 2)))
+
+
+@pytest.mark.parametrize("requantization", ["gemmlowp", "float"])
+def test_uint8_activations_are_exact_with_7_bit_weights(requantization: str) -> None:
+    """uint8 codes (int8 + 128) give the same products; with weights in -63..63 no pair of
+    products can saturate ONNX Runtime's int16 intermediate sums (x86 without VNNI), so the
+    export is bit-identical on every CPU."""
+    model, x = model_and_data(output_bias=True, seed=5)
+    q = quantize(model, x[:500], scheme="int8-per-channel-asym")
+    for i, w in enumerate(q.weights_):
+        q.weights_[i] = (w // 2).astype(np.int8)  # 7-bit weights
+    q._cache.clear()
+    proto = to_onnx(q, requantization, activations="uint8")
+    assert proto.graph.node[0].op_type == "QuantizeLinear"
+    np.testing.assert_array_equal(
+        onnx_predict(proto, x), q.predict(x, requantization=requantization)
+    )
+    with pytest.raises(ValueError, match="'int8' or 'uint8'"):
+        to_onnx(q, activations="int4")
