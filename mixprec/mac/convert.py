@@ -54,10 +54,12 @@ def _convert(x: np.ndarray, dtype: type) -> tuple[np.ndarray, bool | None]:
 
 
 def convert_pair(
-    a: np.ndarray, b: np.ndarray, dtype: type, parallel_from: int = 1 << 16
+    a: np.ndarray, b: np.ndarray, dtype: type, parallel_from: int = 1 << 22
 ) -> tuple[np.ndarray, np.ndarray, bool | None]:
-    """Both operands as ``dtype`` (exactly), converted in two threads when large; and whether
-    both are all finite, when the conversion tells (None: unknown)."""
+    """Both operands as ``dtype`` (exactly), and whether both are all finite, when the
+    conversion tells (None: unknown). Very large operands are converted in two threads; below
+    ~4M elements the thread hand-off (and OpenBLAS's spinning workers) cost more than it saves.
+    """
     from mixprec.formats.fast import threads
 
     if threads() > 1 and min(a.size, b.size) >= parallel_from:
