@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -41,10 +42,14 @@ def main() -> None:
     args = parser.parse_args()
     presets = args.presets.split(",")
     data = load("fashion-mnist", data_dir=args.data_dir)
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(
-        f"numpy {np.__version__}, mixprec {mixprec.__version__}, Python "
-        f"{platform.python_version()}, {platform.machine()}; {args.epochs} epochs, "
-        f"{args.seeds} seeds, Fashion-MNIST {len(data.train)}/{len(data.test)}",
+        f"numpy {np.__version__} ({blas.get('name')} {blas.get('version')}, "
+        f"OPENBLAS_NUM_THREADS={threads}), mixprec {mixprec.__version__}, Python "
+        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{args.epochs} epochs, {args.seeds} seeds, Fashion-MNIST "
+        f"{len(data.train)}/{len(data.test)}",
         flush=True,
     )
     seconds: dict[str, list[float]] = {name: [] for name in ["plain", *presets]}

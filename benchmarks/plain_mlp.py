@@ -35,31 +35,28 @@ def init(seed: int) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     return weights, biases
 
 
-def train(
-    images: np.ndarray,
-    labels: np.ndarray,
-    epochs: int = 10,
-    seed: int = 0,
-    batch_size: int = 128,
-    lr: float = 0.01,
-    momentum: float = 0.9,
-    epoch_end=None,
-) -> tuple[list[np.ndarray], list[np.ndarray | None], list[float]]:
-    """Train; returns weights, biases and the seconds of each epoch.
+class PlainMLP:
+    """The reference's state (parameters, velocities, shuffling stream); ``epoch()`` runs one.
 
-    ``epoch_end(weights, biases)`` is called after each epoch (outside the timing).
+    Seeded as ``mixprec.nn.MLP.book(seed)`` plus ``mixprec.nn.train(..., seed=seed)``.
     """
-    w1, w2, w3 = (w := init(seed))[0]
-    b1, b2, _ = w[1]
-    params = [w1, b1, w2, b2, w3]
-    velocity = [np.zeros_like(p) for p in params]
-    rng = np.random.default_rng(seed).spawn(2)[0]  # as mixprec.nn.train: shuffling stream
-    n = len(labels)
-    lr32, mu32 = np.float32(lr), np.float32(momentum)
-    seconds = []
-    for _ in range(epochs):
+
+    def __init__(self, seed: int = 0, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.weights, self.biases = init(seed)
+        w1, w2, w3 = self.weights
+        b1, b2, _ = self.biases
+        self.params = [w1, b1, w2, b2, w3]
+        self.velocity = [np.zeros_like(p) for p in self.params]
+        self.rng = np.random.default_rng(seed).spawn(2)[0]  # as mixprec.nn.train: shuffling
+        self.lr, self.momentum = np.float32(lr), np.float32(momentum)
+
+    def epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 128) -> float:
+        """One pass over the shuffled data; returns its seconds."""
+        w1, b1, w2, b2, w3 = self.params
+        lr32, mu32 = self.lr, self.momentum
+        n = len(labels)
         start = time.perf_counter()
-        order = rng.permutation(n)
+        order = self.rng.permutation(n)
         for lo in range(0, n, batch_size):
             index = order[lo : lo + batch_size]
             x, y = images[index], labels[index]
@@ -90,15 +87,21 @@ def train(
             dw1 = x.T @ dh1
             db1 = dh1.sum(axis=0)
             # SGD with momentum: v = mu v - lr g; p += v
-            for p, v, g in zip(params, velocity, (dw1, db1, dw2, db2, dw3), strict=True):
+            for p, v, g in zip(self.params, self.velocity, (dw1, db1, dw2, db2, dw3), strict=True):
                 v *= mu32
                 g *= lr32
                 v -= g
                 p += v
-        seconds.append(time.perf_counter() - start)
-        if epoch_end is not None:
-            epoch_end([w1, w2, w3], [b1, b2, None])
-    return [w1, w2, w3], [b1, b2, None], seconds
+        return time.perf_counter() - start
+
+
+def train(
+    images: np.ndarray, labels: np.ndarray, epochs: int = 10, seed: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray | None], list[float]]:
+    """Train; returns weights, biases and the seconds of each epoch."""
+    model = PlainMLP(seed)
+    seconds = [model.epoch(images, labels) for _ in range(epochs)]
+    return model.weights, model.biases, seconds
 
 
 def accuracy(

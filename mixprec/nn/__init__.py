@@ -38,7 +38,7 @@ from mixprec.nn.numerics import (
 from mixprec.nn.optim import SGD, Adam, Optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
 from mixprec.nn.ptq import QuantizedMLP, quantize
-from mixprec.nn.train import train
+from mixprec.nn.train import train, train_epochs
 from mixprec.nn.trainer import StepResult, Trainer
 
 __all__ = [
@@ -48,5 +48,5 @@ __all__ = [
     "Trainer", "TrainingInterrupted", "affine_backward", "affine_forward", "backward", "counts",
     "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
     "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
-    "softmax", "softmax_cross_entropy", "tensor_scale", "train",
+    "softmax", "softmax_cross_entropy", "tensor_scale", "train", "train_epochs",
 ]  # fmt: skip

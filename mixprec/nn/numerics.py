@@ -364,7 +364,13 @@ class Numerics:
             with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted
                 y = a.values @ b.values
             if self.count_events:
-                self._count_blas(layer, role, y, a.values, b.values)
+                flat = y.reshape(-1)
+                # y.y is finite when y is (NaN and inf propagate); a finite y whose squares
+                # overflow is counted below, to no event
+                if math.isfinite(float(flat @ flat)):
+                    self.events.by_layer.setdefault((layer, role), _NO_MAC_EVENT)
+                else:
+                    self._count_blas(layer, role, y, a.values, b.values)
         else:
             av, bv = a.values, b.values
             if self._integer_operands[role]:  # integer values in their storage dtype: faster
@@ -385,9 +391,6 @@ class Numerics:
         self, layer: int, role: str, y: np.ndarray, a: np.ndarray, b: np.ndarray
     ) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
-            if math.isfinite(float(y.sum())):  # (a finite sum can overflow: then count)
-                self.events.touch(layer, role, _NO_MAC_EVENT)
-                return  # no inf or NaN: no event
             inf, nan = np.isinf(y), np.isnan(y)
             clean = np.isfinite(a).all(axis=1)[:, None] & np.isfinite(b).all(axis=0)[None, :]
             stats = MacStats(

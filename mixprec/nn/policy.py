@@ -33,6 +33,31 @@ point 0): an integer weight or activation format requires it. Biases are added t
 result in its accumulator precision (float32 after the scales are divided out), as an int32 or
 float32 bias in hardware.
 
+Presets (``Policy.presets()``), and why:
+
+* ``fp32``: float32 everywhere, ``fp32->fp32`` MACs in ``fast`` order: plain float32 BLAS, the
+  reference (it reproduces a plain-numpy MLP bit for bit).
+* ``bf16``: bf16 weights, activations and gradients, ``bf16->fp32`` MACs, fp32 master weights
+  (bf16 has fp32's range, so no loss scaling; updates of ~lr * g are far below a bf16 ulp of the
+  weights, hence the master copy). ``bf16-sr`` drops the master copy and rounds each update into
+  the bf16 weights stochastically, which keeps small updates in expectation.
+* ``fp16``: fp16 only, updates rounded to nearest into fp16 weights, no loss scaling: the
+  baseline whose gradient underflow and lost updates ``fp16-amp`` fixes.
+* ``fp16-amp``: fp16 compute with fp32 master weights and dynamic loss scaling from 2**16,
+  growth interval 2000 (Micikevicius et al. 2018; the defaults of common AMP scalers).
+* ``fp8``: E4M3 weights and activations (more precision), E5M2 gradients (more range), MACs
+  accumulating in fp32 (the backward MACs take ``fp16`` inputs, a format that holds both E4M3 and
+  E5M2 exactly, since a MAC has one input format), fp32 master weights, and per-tensor
+  power-of-two scaling. Scaling is needed here: E4M3 spans only 2**-9 .. 448 and E5M2
+  2**-16 .. 57344, while this MLP's weight gradients reach down to 1e-7 and its weights (He
+  init, std 0.05) use the bottom binades of E4M3; a scale per tensor puts each tensor's largest
+  magnitude at the top of its format, as FP8 recipes do, and makes loss scaling unnecessary.
+* ``int8``: serving only: int8 weights and activations with per-tensor symmetric scales (the
+  weights' from the weights, each activation's from its batch: dynamic quantization), exact
+  ``int8->int32`` MACs, the int32 result scaled back to float32, plus bias, ReLU, then
+  requantized to int8 for the next layer. Calibrated static scales and per-channel schemes are
+  :func:`mixprec.nn.quantize` (``mixprec.nn.ptq``).
+
 >>> str(Policy.preset("fp16-amp")), str(Policy.preset("int8").with_mac(forward="int8->int16:wrap"))
 ('fp16-amp', 'int8[forward_mac=int8->int16]')
 """

@@ -14,6 +14,7 @@ holds the completed epochs, marked ``interrupted``.
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from mixprec.nn.optim import Optimizer
 from mixprec.nn.policy import Policy
 from mixprec.nn.trainer import NO_GUARD, InterruptGuard, Trainer
 
-__all__ = ["train"]
+__all__ = ["train", "train_epochs"]
 
 
 def _eval_split(data: Dataset | Split, eval_split: str | Split | None) -> Split | None:
@@ -171,6 +172,40 @@ def train(
         ValueError: a serving-only policy, an unknown optimizer or split, sizes that do not fit.
         TrainingInterrupted: on Ctrl-C, with the history of the completed epochs.
     """
+    run = train_epochs(
+        model, data, policy, epochs, batch_size, optimizer, lr, momentum, seed, progress,
+        eval_split,
+    )  # fmt: skip
+    while True:
+        try:
+            next(run)
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+
+
+def train_epochs(
+    model: MLP,
+    data: Dataset | Split,
+    policy: Policy | str | None = None,
+    epochs: int = 10,
+    batch_size: int = 128,
+    optimizer: str | Optimizer = "sgd",
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    seed: int = 0,
+    progress: bool = True,
+    eval_split: str | Split | None = "test",
+) -> Generator[History, None, History]:
+    """:func:`train`, one epoch at a time: yields the history after each epoch, returns it.
+
+    The arguments are those of :func:`train`, and so are the results: the same seed gives the
+    same model whether the generator runs through or ``train`` does. Between epochs the caller
+    may do anything (evaluate, checkpoint, train another model: the benchmarks interleave
+    policies epoch by epoch). While the generator is alive, Ctrl-C is guarded as in ``train``.
+
+    Raises:
+        As :func:`train`.
+    """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
     split = data.train if isinstance(data, Dataset) else data
@@ -201,6 +236,7 @@ def train(
                     history.eval_seconds.append(time.perf_counter() - start)
                     history.accuracy.append(result.accuracy)
                     history.eval_loss.append(result.loss)
+                yield history
     except KeyboardInterrupt:
         history.interrupted = True
         history.steps = trainer.steps_

@@ -49,34 +49,44 @@ class StepResult:
 class InterruptGuard:
     """Defers SIGINT while a parameter update is applied (main thread only; else a no-op).
 
-    ``with InterruptGuard() as guard:`` installs the handler once for a whole training run; inside,
-    ``with guard.deferred():`` marks an update. Ctrl-C outside an update raises
-    ``KeyboardInterrupt`` at once; during one, right after it.
+    ``with InterruptGuard() as guard:`` guards a whole training run; inside, ``with
+    guard.deferred():`` marks an update. Ctrl-C outside an update raises ``KeyboardInterrupt`` at
+    once; during one, right after it. Guards may overlap in any order (runs interleaved epoch by
+    epoch): the handler is installed by the first to enter and restored by the last to leave.
     """
+
+    _entered: list[InterruptGuard] = []  # the guards alive now (main thread)
+    _previous: Any = None  # the handler before the first of them
 
     def __init__(self) -> None:
         self.active = threading.current_thread() is threading.main_thread()
         self.updating = False
         self.pending = False
-        self.previous: Any = None
 
     def __enter__(self) -> InterruptGuard:
         if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            if not InterruptGuard._entered:
+                InterruptGuard._previous = signal.signal(signal.SIGINT, InterruptGuard._handle)
+            InterruptGuard._entered.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
+        if self.active and self in InterruptGuard._entered:
+            InterruptGuard._entered.remove(self)
+            if not InterruptGuard._entered:
+                signal.signal(signal.SIGINT, InterruptGuard._previous)
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.updating:
-            self.pending = True
-        else:
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        updating = [guard for guard in InterruptGuard._entered if guard.updating]
+        if not updating:
             raise KeyboardInterrupt
+        for guard in updating:
+            guard.pending = True
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
+        """Mark a parameter update: a SIGINT during it is raised when it is complete."""
         self.updating = True
         try:
             yield

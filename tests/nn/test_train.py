@@ -347,3 +347,33 @@ def test_sigint_during_an_update_is_deferred(synthetic: Dataset, monkeypatch) ->
         for p, q in zip(model.parameters(), reference.parameters(), strict=True)
     )
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_is_optional(synthetic: Dataset, monkeypatch, capsys) -> None:
+    import sys
+
+    train(MLP.book(), synthetic, epochs=1, eval_split=None)  # tqdm writes to stderr
+    assert "epoch 1/1" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    history = train(MLP.book(), synthetic, epochs=1, eval_split=None)
+    assert history.epochs == 1 and capsys.readouterr().err == ""
+
+
+def test_train_epochs_is_train_one_epoch_at_a_time(synthetic: Dataset) -> None:
+    import signal
+
+    from mixprec.nn import train_epochs
+
+    a, b, c = MLP.book(seed=2), MLP.book(seed=2), MLP.book(seed=3)
+    expected = train(a, synthetic, "bf16-sr", epochs=3, seed=4, progress=False)
+    run_b = train_epochs(b, synthetic, "bf16-sr", epochs=3, seed=4, progress=False)
+    run_c = train_epochs(c, synthetic, "fp8", epochs=2, progress=False)
+    seen = []
+    for history in run_b:  # interleaved with another run, epoch by epoch
+        seen.append(history.epochs)
+        next(run_c, None)
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    assert seen == [1, 2, 3] and history.loss == expected.loss
+    assert all(np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # both runs ended
