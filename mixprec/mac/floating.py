@@ -36,7 +36,9 @@ from mixprec.mac.stats import Counter
 from mixprec.mac.terms import Terms
 from mixprec.mac.unit import MAC
 
-_WORK_PER_THREAD = 1 << 20  # products per thread below which one thread is faster
+# Outputs per thread below which one thread is faster: each numpy call of the K loop must be
+# large, or the threads queue on the GIL (measured: 2 threads on 128x128 outputs are slower).
+_OUTPUTS_PER_THREAD = 1 << 17
 
 
 @functools.lru_cache(maxsize=4)
@@ -233,7 +235,7 @@ def _reduce_split(
         return reduce(order, terms.count, terms, make_adder(counter), init[part])
 
     m = a.shape[0]
-    workers = min(threads(), m, (init.size * a.shape[1]) // _WORK_PER_THREAD)
+    workers = min(threads(), m, init.size // _OUTPUTS_PER_THREAD)
     if rows is not None or workers <= 1:
         return run(slice(None), counter)
     bounds = np.linspace(0, m, workers + 1).astype(int)

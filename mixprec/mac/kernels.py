@@ -92,19 +92,19 @@ def magic_adder(
     event = "saturations" if overflow is Overflow.SATURATE else "overflows"
 
     slow = float_adder(fmt, Rounding.NEAREST_EVEN, Overflow.INF, None)
-    workspaces: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    space: list[np.ndarray] = []  # s, c and their uint64 views, for the last shape seen
 
     def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """``acc + p`` rounded to ``fmt``, written into ``acc`` (which is returned)."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            return _add(acc, p)
+        """``acc + p`` rounded to ``fmt``, written into ``acc`` (which is returned).
 
-    def _add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
-        if acc.shape not in workspaces:
-            workspaces[acc.shape] = (np.empty(acc.shape), np.empty(acc.shape))
-        s, c = workspaces[acc.shape]
+        Call inside ``np.errstate(invalid="ignore", over="ignore")`` (as :func:`reduce` does)
+        when overflow is possible.
+        """
+        if not space or space[0].shape != acc.shape:
+            s, c = np.empty(acc.shape), np.empty(acc.shape)
+            space[:] = [s, c, s.view(np.uint64), c.view(np.uint64)]
+        s, c, s_bits, c_bits = space
         np.add(acc, p, out=s)
-        s_bits, c_bits = s.view(np.uint64), c.view(np.uint64)
         fixed = None
         if absorb:
             flag = np.subtract(s, p, out=c) != acc

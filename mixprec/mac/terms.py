@@ -27,6 +27,8 @@ class Terms:
     ) -> None:
         self.at = np.ascontiguousarray(a.T)
         self.b = np.ascontiguousarray(b)
+        self.columns = self.at[:, :, None]  # a[:, k] as an (M, 1) column: one view per step
+        self.rows_of_b = self.b[:, None, :]
         self.rows, self.cols, self.finish = rows, cols, finish
         self.count = a.shape[1]
         if rows is None:
@@ -39,7 +41,7 @@ class Terms:
     def __call__(self, k: int) -> np.ndarray:
         """The products of step ``k`` (in a buffer that the next call overwrites)."""
         if self.rows is None:
-            p = np.multiply(self.at[k][:, None], self.b[k][None, :], out=self.buffer)
+            p = np.multiply(self.columns[k], self.rows_of_b[k], out=self.buffer)
         else:
             p = np.multiply(self.at[k][self.rows], self.b[k][self.cols], out=self.buffer)
         return p if self.finish is None else self.finish(p)
