@@ -19,6 +19,7 @@ Modules: ``sweep`` (definition, grid, TOML), ``serve`` (what a train/serve entry
 
 from mixprec.experiments.cell import run_cell
 from mixprec.experiments.executors import (
+    DASK_WORKER_ENVIRON,
     DaskExecutor,
     Executor,
     LocalExecutor,
@@ -41,6 +42,7 @@ from mixprec.experiments.store import ResultStore, decode_bits, encode_bits, rec
 from mixprec.experiments.sweep import Cell, Sweep, list_experiments, load_experiment
 
 __all__ = [
+    "DASK_WORKER_ENVIRON",
     "Cell",
     "Comparison",
     "DaskExecutor",

@@ -164,6 +164,8 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
                 "train_time_s": round(train_time, 4),
                 "serve_time_s": round(serve_time, 4),
                 "versions": versions(),
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")
+                or os.environ.get("OMP_NUM_THREADS"),
                 "host": f"{socket.gethostname()}:{os.getpid()}",
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }

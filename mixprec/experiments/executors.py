@@ -5,14 +5,18 @@ for each item and yields an ``Outcome`` per item as soon as it finishes, in comp
 that the caller can store each result at once. ``fn`` must be a top-level function and ``items``
 picklable (they travel to other processes or machines).
 
-- ``LocalExecutor(jobs=1)`` runs the items one after the other in this process.
 - ``LocalExecutor(jobs=N)`` runs them in ``N`` worker processes (``concurrent.futures``, started
-  with ``spawn``). Each worker's BLAS is limited to ``cores // N`` threads unless the
-  environment already says otherwise, and a worker exits on its own when the process that
-  started it dies (e.g. ``kill -9``) instead of lingering.
+  with ``spawn``), each with a single-threaded BLAS (see ``LocalExecutor``). A worker exits on
+  its own when the process that started it dies (e.g. ``kill -9``) instead of lingering.
+  ``LocalExecutor(in_process=True)`` runs the items one after the other in this process.
 - ``DaskExecutor("tcp://host:8786")`` submits them to a Dask distributed scheduler (optional
   extra ``dask``); the workers need mixprec installed and the data where ``Sweep.data_dir`` says
-  (or in their own default places).
+  (or in their own default places). Dask's nanny starts workers with one BLAS thread, as
+  ``LocalExecutor`` does, so both give the same results on the same machine type; but it also
+  sets ``MALLOC_TRIM_THRESHOLD_=65536``, which makes the emulation's many numpy temporaries
+  about twice as slow. Start workers with ``DASK_WORKER_ENVIRON`` instead, e.g.
+  ``dask.config.set({"distributed.nanny.pre-spawn-environ": DASK_WORKER_ENVIRON})`` before
+  creating a ``LocalCluster``, or the same key in the workers' Dask configuration file.
 """
 
 from __future__ import annotations
@@ -28,11 +32,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "Outcome", "make_executor"]
+__all__ = [
+    "BLAS_THREAD_VARIABLES",
+    "DASK_WORKER_ENVIRON",
+    "DaskExecutor",
+    "Executor",
+    "LocalExecutor",
+    "Outcome",
+    "make_executor",
+]
 
 T = TypeVar("T")
 
-_BLAS_THREAD_VARIABLES = (
+BLAS_THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -40,6 +52,10 @@ _BLAS_THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+
+DASK_WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+"""Environment for Dask worker processes (``distributed.nanny.pre-spawn-environ``): one BLAS
+thread, like ``LocalExecutor``'s workers, and no ``MALLOC_TRIM_THRESHOLD_``."""
 
 
 @dataclass
@@ -77,24 +93,40 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Items run in this process (``jobs=1``) or in ``jobs`` local worker processes.
+    """Items run in ``jobs`` local worker processes (or in this process, for debugging).
+
+    Each worker's BLAS runs ``blas_threads`` threads (the ``OMP/OPENBLAS/MKL/..._NUM_THREADS``
+    variables are set for the workers). The default, one, makes results independent of
+    ``jobs``: OpenBLAS's float32 sums depend on its thread count, so the same cell trained with
+    one or two BLAS threads gives different weights. It is also much faster when the workers
+    fill the cores: a multithreaded BLAS on cores that are all busy spins and waits.
 
     Args:
         jobs: worker processes; ``None`` means the number of cores (``os.cpu_count()``).
+        blas_threads: BLAS threads per worker.
+        in_process: run the items one after the other in this process, with this process's
+            BLAS settings (for debugging; ``jobs`` is then ignored).
     """
 
-    def __init__(self, jobs: int | None = None) -> None:
+    def __init__(
+        self, jobs: int | None = None, blas_threads: int = 1, in_process: bool = False
+    ) -> None:
         jobs = (os.cpu_count() or 1) if jobs is None else jobs
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-            raise ValueError(f"jobs must be a positive number of processes, got {jobs!r}.")
-        self.workers = jobs
+        for name, value in (("jobs", jobs), ("blas_threads", blas_threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        self.workers = 1 if in_process else jobs
+        self.blas_threads = blas_threads
+        self.in_process = in_process
 
     def __repr__(self) -> str:
+        if self.in_process:
+            return "LocalExecutor(in_process=True)"
         return f"LocalExecutor(jobs={self.workers})"
 
     def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
         items = list(items)
-        if self.workers == 1 or len(items) <= 1:
+        if self.in_process:
             for item in items:
                 try:
                     result = fn(item)
@@ -103,9 +135,12 @@ class LocalExecutor:
                 else:
                     yield Outcome(item, result=result)
             return
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if not items:
+            return
         context = multiprocessing.get_context("spawn")
-        with _environment(_blas_limits(threads)):  # inherited by the workers spawned below
+        # The pool starts its processes as items are submitted: all of them inside this block,
+        # so they inherit the BLAS limits; this process's own settings are restored after it.
+        with _environment(dict.fromkeys(BLAS_THREAD_VARIABLES, str(self.blas_threads))):
             pool = ProcessPoolExecutor(
                 max_workers=min(self.workers, len(items)),
                 mp_context=context,
@@ -201,21 +236,19 @@ def _as_completed(futures: dict[Future, T]) -> Iterator[Outcome[T]]:
                 yield Outcome(item, error=error, traceback=trace + repr(error))
 
 
-def _blas_limits(threads: int) -> dict[str, str]:
-    """Thread limits for worker BLAS libraries, except those the environment already sets."""
-    return {name: str(threads) for name in _BLAS_THREAD_VARIABLES if name not in os.environ}
-
-
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of the block (children started in it see them)."""
-    for name, value in values.items():
-        os.environ[name] = value
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        for name in values:
-            os.environ.pop(name, None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:

@@ -206,6 +206,8 @@ def _number(value: float) -> str:
 
 
 def _p(value: float) -> str:
+    if value == 0:  # below the smallest float64
+        return "<1e-300"
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
@@ -285,8 +287,15 @@ def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
 # -- plot --------------------------------------------------------------------------------------
 
 
+FOCUS_POINTS = 5.0  # the plot zooms on configurations within this many points of the best
+
+
 def plot_accuracy(rows: Sequence[Row], path: str | Path, title: str = "") -> Path | None:
     """Accuracy by serve configuration, one series per train policy, error bars of ±1 std.
+
+    The y axis spans the configurations within ``FOCUS_POINTS`` of the best one, so that small
+    differences stay visible; a configuration far below (an overflowing accumulator, say) is
+    drawn as a triangle on the bottom edge, labelled with its accuracy.
 
     Returns:
         The PNG's path, or ``None`` when matplotlib is missing (optional extra ``plot``).
@@ -300,14 +309,37 @@ def plot_accuracy(rows: Sequence[Row], path: str | Path, title: str = "") -> Pat
         return None
     serves = _first_seen(row.serve for row in rows)
     trains = _first_seen(row.train for row in rows)
+    means_all = [100 * r.accuracy[0] for r in rows if not math.isnan(r.accuracy[0])]
+    best = max(means_all, default=100.0)
+    focus = [
+        (100 * r.accuracy[0], 100 * np.nan_to_num(r.accuracy[1]))
+        for r in rows
+        if 100 * r.accuracy[0] >= best - FOCUS_POINTS
+    ]
+    low = min((m - s for m, s in focus), default=0.0)
+    high = max((m + s for m, s in focus), default=100.0)
+    margin = max(0.2, 0.08 * (high - low))
+    bottom, top = low - margin, high + margin
     width = 0.8 / max(1, len(trains))
     figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(serves) + 2), 4.5))
     for i, train in enumerate(trains):
         series = {row.serve: row for row in rows if row.train == train}
-        xs = [j + (i - (len(trains) - 1) / 2) * width for j, s in enumerate(serves) if s in series]
-        means = [100 * series[s].accuracy[0] for s in serves if s in series]
-        stds = [100 * np.nan_to_num(series[s].accuracy[1]) for s in serves if s in series]
-        axes.errorbar(xs, means, yerr=stds, fmt="o", capsize=3, label=f"train {train}")
+        points = [
+            (j + (i - (len(trains) - 1) / 2) * width, 100 * series[s].accuracy[0],
+             100 * np.nan_to_num(series[s].accuracy[1]))
+            for j, s in enumerate(serves) if s in series
+        ]  # fmt: skip
+        inside = [p for p in points if p[1] >= bottom]
+        line = axes.errorbar(
+            [p[0] for p in inside], [p[1] for p in inside], yerr=[p[2] for p in inside],
+            fmt="o", capsize=3, label=f"train {train}",
+        )  # fmt: skip
+        for x, mean, _ in (p for p in points if p[1] < bottom):
+            color = line.lines[0].get_color()
+            axes.plot([x], [bottom], marker="v", color=color, clip_on=False, zorder=3)
+            axes.annotate(f"{mean:.1f}", (x, bottom), textcoords="offset points",
+                          xytext=(0, 6), ha="center", fontsize="x-small", color=color)  # fmt: skip
+    axes.set_ylim(bottom, top)
     axes.set_xticks(range(len(serves)), serves, rotation=30, ha="right")
     axes.set_xlabel("serve configuration")
     axes.set_ylabel("test accuracy (%)")

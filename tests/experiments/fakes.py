@@ -58,6 +58,7 @@ def fake_cell(cell: Cell) -> list[dict[str, Any]]:
                 "train_time_s": 0.0,
                 "serve_time_s": 0.0,
                 "host": f"pid {os.getpid()}",
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             }
         )
     return records

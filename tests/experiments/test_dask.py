@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mixprec.experiments import DaskExecutor, LocalExecutor, Sweep, run_sweep
+from mixprec.experiments import DASK_WORKER_ENVIRON, DaskExecutor, LocalExecutor, Sweep, run_sweep
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 
 VARYING = {"host", "finished", "train_time_s", "serve_time_s", "training"}
 
@@ -25,11 +26,13 @@ def test_dask_local_cluster_matches_local_run(tiny_data: Path, tmp_path: Path) -
         name="dask", dataset="fashion-mnist", data_dir=str(tiny_data), train=["fp32", "bf16"],
         serve=["fp32", "int8", "int8->int16:wrap"], seeds=2, epochs=1,
     )  # fmt: skip
-    local = run_sweep(sweep, tmp_path / "local", LocalExecutor(1), progress=False)
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:  # fmt: skip
+    local = run_sweep(sweep, tmp_path / "local", LocalExecutor(2), progress=False)
+    # worker processes with one BLAS thread each, as LocalExecutor's: the same sums
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": DASK_WORKER_ENVIRON}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        )
+    with cluster:
         executor = DaskExecutor(cluster.scheduler_address)
         try:
             assert executor.workers == 2
@@ -37,6 +40,7 @@ def test_dask_local_cluster_matches_local_run(tiny_data: Path, tmp_path: Path) -
         finally:
             executor.close()
     assert remote.complete and remote.ran == 12 and not remote.failures
+    assert {r["blas_threads"] for r in remote.records} == {"1"}
     assert comparable(remote.records) == comparable(local.records)
     assert [r.accuracy for r in remote.rows] == [r.accuracy for r in local.rows]
 

@@ -76,12 +76,13 @@ def test_resume_after_kill_9(tmp_path: Path, jobs: int) -> None:
     before = lines(store)
     grid = Sweep(**SWEEP).grid()
     assert 0 < len(before) < len(grid)
-    if jobs > 1:  # orphaned workers notice and exit
-        workers = {int(r["host"].split()[1]) for r in ResultStore(out).read()}
-        wait_for(lambda: not any(alive(pid) for pid in workers), "orphaned workers to exit")
+    # the orphaned worker processes notice and exit
+    workers = {int(r["host"].split()[1]) for r in ResultStore(out).read()}
+    assert process.pid not in workers
+    wait_for(lambda: not any(alive(pid) for pid in workers), "orphaned workers to exit")
 
     result = run_sweep(
-        Sweep(**SWEEP), out, LocalExecutor(1), progress=False, cell_fn=fake_cell,
+        Sweep(**SWEEP), out, LocalExecutor(in_process=True), progress=False, cell_fn=fake_cell,
         check_names=False, echo=lambda text: None,
     )  # fmt: skip
     after = lines(store)

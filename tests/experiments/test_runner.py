@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,12 @@ def sweep(**changes: object) -> Sweep:
     return Sweep(**values)
 
 
-def run(definition: Sweep, out: Path, jobs: int = 1) -> object:
+def run(definition: Sweep, out: Path, jobs: int | None = None) -> object:
+    """Run with the fake cells: in this process, or in ``jobs`` worker processes."""
+    executor = LocalExecutor(in_process=True) if jobs is None else LocalExecutor(jobs)
     return run_sweep(
-        definition, out, LocalExecutor(jobs), progress=False, cell_fn=fake_cell,
-        check_names=False, echo=lambda text: None,
+        definition, out, executor, progress=False, cell_fn=fake_cell, check_names=False,
+        echo=lambda text: None,
     )  # fmt: skip
 
 
@@ -63,16 +66,21 @@ def test_failed_cells_are_logged_and_retried(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
-    one = run(sweep(), tmp_path / "one", jobs=1)
+    here = run(sweep(), tmp_path / "here")
     two = run(sweep(), tmp_path / "two", jobs=2)
     strip = lambda records: sorted(  # noqa: E731
-        ({k: v for k, v in r.items() if k != "host"} for r in records), key=lambda r: r["key"]
+        ({k: v for k, v in r.items() if k not in ("host", "blas_threads")} for r in records),
+        key=lambda r: r["key"],
     )
-    assert strip(one.records) == strip(two.records)
-    hosts = {r["host"] for r in ResultStore(tmp_path / "two").read()}
-    assert len(hosts) >= 1
+    assert strip(here.records) == strip(two.records)
+    stored = ResultStore(tmp_path / "two").read()
+    assert {r["blas_threads"] for r in stored} == {"1"}  # workers run a single-threaded BLAS
+    assert f"pid {os.getpid()}" not in {r["host"] for r in stored}
 
 
 def test_bad_executor_arguments() -> None:
     with pytest.raises(ValueError, match="jobs"):
         LocalExecutor(0)
+    with pytest.raises(ValueError, match="blas_threads"):
+        LocalExecutor(2, blas_threads=0)
+    assert repr(LocalExecutor(3)) == "LocalExecutor(jobs=3)"
