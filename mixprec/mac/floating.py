@@ -152,7 +152,8 @@ def _accumulate(
 
     a64, b64, init64 = a.astype(np.float64), b.astype(np.float64), init.astype(np.float64)
     if rows is None:  # the kernels need finite operands: split off rows/columns with inf, NaN
-        good_rows, good_cols = np.isfinite(a64).all(axis=1), np.isfinite(b64).all(axis=0)
+        good_rows = np.asarray(np.isfinite(a64).all(axis=1))
+        good_cols = np.asarray(np.isfinite(b64).all(axis=0))
         if good_rows.any() and good_cols.any() and not (good_rows.all() and good_cols.all()):
             block = np.ix_(good_rows, good_cols)
             result = np.empty(init64.shape)

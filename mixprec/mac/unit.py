@@ -17,7 +17,7 @@ book's notation ``input->accumulator`` names one (Rodriguez, *Deep Learning Syst
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,7 +55,7 @@ def _is_native_float(fmt: Format) -> bool:
     return storage_dtype(fmt) in (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, init=False)
 class MAC:
     """A multiply-accumulate unit: the configuration that :meth:`matmul` interprets.
 
@@ -110,10 +110,27 @@ class MAC:
 
     input: Format
     accumulator: Format
-    product: Format | None = None
-    rounding: Rounding = Rounding.NEAREST_EVEN
-    overflow: Overflow = None  # type: ignore[assignment]  # None: the accumulator's default
-    order: Order = field(default=None)  # type: ignore[assignment]  # None: the default order
+    product: Format | None
+    rounding: Rounding
+    overflow: Overflow
+    order: Order
+
+    def __init__(
+        self,
+        input: Format | str,
+        accumulator: Format | str,
+        product: Format | str | None = None,
+        rounding: Rounding | str = Rounding.NEAREST_EVEN,
+        overflow: Overflow | str | None = None,
+        order: Order | str | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        for name, value in (
+            ("input", input), ("accumulator", accumulator), ("product", product),
+            ("rounding", rounding), ("overflow", overflow), ("order", order),
+        ):  # fmt: skip
+            set_(self, name, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
