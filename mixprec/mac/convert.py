@@ -62,7 +62,7 @@ def convert_pair(
     """
     from mixprec.formats.fast import threads
 
-    if threads() > 1 and min(a.size, b.size) >= parallel_from:
+    if min(a.size, b.size) >= parallel_from and threads() > 1:
         future = _pool().submit(_convert, b, dtype)
         a_n, a_finite = _convert(a, dtype)
         b_n, b_finite = future.result()

@@ -88,7 +88,6 @@ def int_matmul(
         peak = format_peak  # no need to look at the data
     else:
         peak = _max_abs(a_codes) * _max_abs(b_codes)
-    add = int_adder(acc, mac.overflow, counter)
 
     product = mac.product
     if product is not None:
@@ -109,6 +108,7 @@ def int_matmul(
 
             a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
             init = np.zeros((m, n), dtype=np.int64) if bias is None else bias
+            add = int_adder(acc, mac.overflow, counter)
             return reduce(mac.order, count, Terms(a64, b64, finish=finish), add, init)
 
     has_negative = inp.min_code < 0 or (bias is not None and bias.min(initial=0) < 0)
@@ -134,6 +134,7 @@ def int_matmul(
     bound = exact_int_matmul(np.abs(a64), np.abs(b64), peak).astype(np.int64) << shift
     unsafe = np.asarray(~fits(bound + np.abs(init)))
     scale: Callable[[np.ndarray], np.ndarray] | None = (lambda p: p << shift) if shift else None
+    add = int_adder(acc, mac.overflow, counter)
     subset = select(unsafe)
     if subset is None:  # safe outputs have no event: their reduction gives the exact sum
         return reduce(mac.order, count, Terms(a64, b64, finish=scale), add, init)
