@@ -1,11 +1,12 @@
 """Training the book's MLP under each precision preset, beside the plain-numpy reference.
 
-In one run, for each seed: the plain-numpy MLP (``benchmarks/plain_mlp.py``) and
-``mixprec.nn.train`` under each preset, on Fashion-MNIST (batch 128, SGD momentum 0.9, lr 0.01).
-Prints the median seconds per training epoch, its ratio to plain numpy measured in the same run
-(the runs interleave, so machine load affects all alike), and the test accuracy after the last
-epoch (mean ± standard deviation over seeds). Also checks that the ``fp32`` preset reproduces
-plain numpy bit for bit.
+For each seed, the plain-numpy MLP (``benchmarks/plain_mlp.py``) and ``mixprec.nn.train`` under
+each preset run side by side on Fashion-MNIST (batch 128, SGD momentum 0.9, lr 0.01): epoch by
+epoch, round robin (``mixprec.nn.train_epochs``), so that the load of a shared machine weighs on
+all of them alike. Each epoch's time is divided by the plain epoch of the same round; the table
+shows the median of those ratios over all epochs and seeds, the median seconds per epoch, and
+the test accuracy after the last epoch (mean ± standard deviation over seeds). It also checks
+that the ``fp32`` preset reproduces plain numpy bit for bit.
 
 Run: ``python benchmarks/mlp.py [--epochs 10] [--seeds 3] [--presets fp32,bf16,fp16-amp,fp8]
 [--data-dir DIR] [--json FILE]``.
@@ -27,9 +28,18 @@ import plain_mlp  # noqa: E402
 
 import mixprec  # noqa: E402
 from mixprec.data import load  # noqa: E402
-from mixprec.nn import MLP, train  # noqa: E402
+from mixprec.nn import MLP, History, train_epochs  # noqa: E402
 
 TARGETS = {"fp32": (1.3, 0.0), "bf16": (2.5, 0.5), "fp16-amp": (3.0, 0.5), "fp8": (3.0, 1.5)}
+
+
+def history_of(run) -> History:
+    """The history of a finished ``train_epochs`` run (its return value)."""
+    try:
+        next(run)
+    except StopIteration as finished:
+        return finished.value
+    raise RuntimeError("the run has epochs left")
 
 
 def main() -> None:
@@ -56,44 +66,44 @@ def main() -> None:
     ratios: dict[str, list[float]] = {name: [] for name in presets}
     accuracy: dict[str, list[float]] = {name: [] for name in ["plain", *presets]}
     identical = []
+    images, labels = data.train.images, data.train.labels
     for seed in range(args.seeds):
-        weights, biases, plain_seconds = plain_mlp.train(
-            data.train.images, data.train.labels, args.epochs, seed
-        )
-        plain = float(np.median(plain_seconds))
-        seconds["plain"].append(plain)
-        acc = plain_mlp.accuracy(weights, biases, data.test.images, data.test.labels)
+        plain = plain_mlp.PlainMLP(seed)
+        models = {name: MLP.book(seed=seed) for name in presets}
+        runs = {
+            name: train_epochs(models[name], data, name, args.epochs, seed=seed, progress=False)
+            for name in presets
+        }
+        for epoch in range(args.epochs):
+            plain_seconds = plain.epoch(images, labels)
+            seconds["plain"].append(plain_seconds)
+            line = [f"seed {seed} epoch {epoch + 1}: plain {plain_seconds:.3f} s"]
+            for name, run in runs.items():
+                history = next(run)
+                seconds[name].append(history.seconds[-1])
+                ratios[name].append(history.seconds[-1] / plain_seconds)
+                line.append(f"{name} {history.seconds[-1]:.3f} s ({ratios[name][-1]:.2f}x)")
+            print(", ".join(line), flush=True)
+        acc = plain_mlp.accuracy(plain.weights, plain.biases, data.test.images, data.test.labels)
         accuracy["plain"].append(acc)
-        print(f"seed {seed} plain: {plain:.3f} s/epoch, accuracy {acc:.2%}", flush=True)
+        summary = [f"seed {seed} accuracy: plain {acc:.2%}"]
         for name in presets:
-            model = MLP.book(seed=seed)
-            history = train(model, data, name, epochs=args.epochs, seed=seed, progress=False)
-            median = float(np.median(history.seconds))
-            seconds[name].append(median)
-            ratios[name].append(median / plain)
-            accuracy[name].append(history.accuracy[-1])
-            skipped = sum(history.skipped_steps)
-            print(
-                f"seed {seed} {name}: {median:.3f} s/epoch ({median / plain:.2f}x plain), "
-                f"accuracy {history.accuracy[-1]:.2%}, skipped steps {skipped}, final loss "
-                f"scale {history.loss_scale[-1]:g}",
-                flush=True,
-            )
+            accuracy[name].append(history_of(runs[name]).accuracy[-1])
+            summary.append(f"{name} {accuracy[name][-1]:.2%}")
             if name == "fp32":
-                same = all(
-                    np.array_equal(a, b) for a, b in zip(weights, model.weights, strict=True)
-                )
-                identical.append(same)
+                identical.append(all(
+                    np.array_equal(a, b)
+                    for a, b in zip(plain.weights, models[name].weights, strict=True)
+                ))  # fmt: skip
+        print(", ".join(summary), flush=True)
     print()
-    print(
-        "| policy | s/epoch (median of seeds) | x plain numpy (target) | test accuracy (target) |"
-    )
+    print("| policy | s/epoch (median) | x plain numpy (median of rounds) | test accuracy |")
     print("|---|---|---|---|")
     base = np.mean(accuracy.get("fp32", accuracy["plain"]))
     rows = {}
     for name in ["plain", *presets]:
         acc = np.array(accuracy[name]) * 100
-        ratio = np.median(ratios[name]) if name in ratios else 1.0
+        ratio = np.median(ratios[name]) if name in ratios else 1.0  # per round, then median
         target_ratio, margin = TARGETS.get(name, (None, None))
         ratio_text = f"{ratio:.2f}" + (f" (<= {target_ratio})" if target_ratio else "")
         if name == "fp32":
