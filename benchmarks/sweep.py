@@ -3,9 +3,9 @@
 Runs the same sweep (default: the ``book`` experiment, 2 epochs, 2 seeds, on whatever data
 ``mixprec sweep`` would use) into fresh temporary directories with ``LocalExecutor(1)``,
 ``LocalExecutor(jobs)`` and a Dask ``LocalCluster`` of ``jobs`` single-threaded worker
-processes on 127.0.0.1 (started with ``DASK_WORKER_ENVIRON``), then prints the times, the speed-ups and whether the three stores hold
-the same results (everything but hosts and times). Absolute times drift on shared machines:
-compare the ratios of one run.
+processes on 127.0.0.1 (started with ``DASK_WORKER_ENVIRON``), then prints the times, the
+speed-ups and whether the three stores hold the same results (everything but hosts and
+times). Absolute times drift on shared machines: compare the ratios of one run.
 
 Run: ``python benchmarks/sweep.py [EXPERIMENT] [--epochs 2] [--seeds 2] [--jobs 2] [--no-dask]``.
 """

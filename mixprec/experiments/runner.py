@@ -19,6 +19,7 @@ from typing import Any
 
 from mixprec.experiments.executors import Executor, LocalExecutor, Outcome
 from mixprec.experiments.report import Reports, Row, summarize, write_reports
+from mixprec.experiments.serve import train_cost
 from mixprec.experiments.store import ResultStore, StoreProblem
 from mixprec.experiments.sweep import Cell, Sweep
 
@@ -172,7 +173,8 @@ def run_sweep(
         _write_json(directory / "sweep.json", sweep.as_dict())
         grid_keys = {sweep.key(t, s, seed) for t, s, seed in sweep.grid()}
         skipped = len(grid_keys & done)
-        cells = sweep.cells(done)
+        # longest first (a stable sort: seed by seed within a cost), so the workers end together
+        cells = sorted(sweep.cells(done), key=lambda cell: -train_cost(cell.train))
         if skipped:
             say(f"resuming {directory}: {skipped} of {len(grid_keys)} runs already stored")
         if cells:

@@ -38,6 +38,7 @@ __all__ = [
     "check",
     "parse_serve",
     "serve_policy",
+    "train_cost",
     "train_policy",
 ]
 
@@ -197,6 +198,28 @@ def train_policy(text: str) -> Any:
             f"{', '.join(trainable)} and serve with {text!r}."
         )
     return policy
+
+
+def train_cost(text: str) -> float:
+    """A rough relative cost of training with a train entry, to start the longest cells first.
+
+    One, plus one per emulated role: each format role (weights, activations, gradients,
+    updates) that is not fp32, each MAC whose input is not fp32, and loss scaling; plus three
+    for per-tensor scaling (every tensor is measured before it is rounded). Only the ranking
+    matters; on the book's MLP it matches the measured order fp8 > fp16-amp > bf16 > fp32. An
+    entry that does not resolve costs 1.
+    """
+    try:
+        policy = train_policy(text)
+    except ValueError:
+        return 1.0
+    formats = ("weights", "activations", "gradients", "updates")
+    macs = ("forward_mac", "input_grad_mac", "weight_grad_mac")
+    cost = 1.0 + sum(getattr(policy, role).name != "fp32" for role in formats)
+    cost += sum(getattr(policy, role).input.name != "fp32" for role in macs)
+    cost += 3 * (str(getattr(policy.scaling, "value", policy.scaling)) != "none")
+    cost += str(getattr(policy.loss_scaling, "value", policy.loss_scaling)) != "none"
+    return cost
 
 
 def check(train: Sequence[str], serve: Sequence[str]) -> None:

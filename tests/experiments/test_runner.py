@@ -84,3 +84,9 @@ def test_bad_executor_arguments() -> None:
     with pytest.raises(ValueError, match="blas_threads"):
         LocalExecutor(2, blas_threads=0)
     assert repr(LocalExecutor(3)) == "LocalExecutor(jobs=3)"
+
+
+def test_longest_cells_start_first(tmp_path: Path) -> None:
+    run(sweep(train=["fp32", "fp8", "bf16"], serve=["fp32"], seeds=2), tmp_path)
+    order = [(r["train"], r["seed"]) for r in ResultStore(tmp_path).read()]
+    assert order == [("fp8", 0), ("fp8", 1), ("bf16", 0), ("bf16", 1), ("fp32", 0), ("fp32", 1)]
