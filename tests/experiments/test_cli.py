@@ -30,7 +30,7 @@ def test_end_to_end_and_resume(
     assert "| fp32 | int8->int16:wrap | 2 |" in printed and "16 runs done, 0 already" in printed
     records = ResultStore(out).read()
     assert len(records) == 16 and len({r["key"] for r in records}) == 16
-    record = next(r for r in records if r["serve"] == "int8->int16:wrap")
+    record = next(r for r in records if (r["train"], r["serve"]) == ("fp32", "int8->int16:wrap"))
     assert record["events"]["wraps"] > 0 and record["serve_kind"] == "mac"
     assert record["n_test"] == 100 and set(record["versions"]) == {
         "mixprec", "numpy", "ml_dtypes", "python"
