@@ -127,7 +127,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
                 model, calibration=train_split[:PTQ_CALIBRATION], scheme=config.scheme
             )
             evaluation = evaluate(served_model, test)
-            served_policy = str(getattr(served_model, "policy", config.text))
+            served_policy = repr(served_model)
         else:
             evaluation = evaluate(model, test, policy=config.policy)
             served_policy = str(config.policy)

@@ -105,14 +105,12 @@ def _format_policy(fmt: Any) -> Any:
 
 
 def _ptq_schemes() -> Sequence[str] | None:
-    """The PTQ schemes of ``mixprec.nn``, or ``None`` while it has no ``quantize``."""
-    nn = _nn()
-    if not hasattr(nn, "quantize"):
+    """The PTQ schemes of ``mixprec.nn.quantize``, or ``None`` where it does not exist."""
+    try:
+        from mixprec.nn.ptq import SCHEMES
+    except ImportError:  # pragma: no cover - a mixprec without post-training quantization
         return None
-    schemes = getattr(nn, "QUANTIZATION_SCHEMES", None) or getattr(nn, "SCHEMES", None)
-    if schemes is None:
-        return ()
-    return [getattr(s, "value", s) for s in schemes]
+    return list(SCHEMES)
 
 
 def parse_serve(text: str) -> ServeConfig:
@@ -132,9 +130,9 @@ def parse_serve(text: str) -> ServeConfig:
         if schemes is None:
             raise ValueError(
                 f"serve entry {text!r}: post-training quantization (mixprec.nn.quantize) is not "
-                "available yet in this version of mixprec; remove the ptq: entries for now."
+                "available in this version of mixprec; remove the ptq: entries."
             )
-        if schemes and scheme not in schemes:
+        if scheme not in schemes:
             raise ValueError(
                 f"serve entry {text!r}: unknown PTQ scheme {scheme!r}; the schemes are "
                 f"{', '.join(schemes)} (write ptq:SCHEME)."

@@ -74,11 +74,11 @@ def test_shipped_experiments_check() -> None:
 
 
 def test_ptq_entries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serve_module, "_ptq_schemes", lambda: None)
-    with pytest.raises(ValueError, match="not available yet"):
-        parse_serve("ptq:int8-per-channel")
-    monkeypatch.setattr(serve_module, "_ptq_schemes", lambda: ["int8-per-channel"])
     config = parse_serve("ptq:int8-per-channel")
     assert (config.kind, config.scheme, config.policy) == ("ptq", "int8-per-channel", None)
+    assert parse_serve("ptq:int4-weight-only").scheme == "int4-weight-only"
     with pytest.raises(ValueError, match="unknown PTQ scheme 'int3'.*int8-per-channel"):
         parse_serve("ptq:int3")
+    monkeypatch.setattr(serve_module, "_ptq_schemes", lambda: None)  # a mixprec without PTQ
+    with pytest.raises(ValueError, match="not available"):
+        parse_serve("ptq:int8-per-channel")
