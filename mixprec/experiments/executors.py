@@ -152,10 +152,16 @@ class LocalExecutor:
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        finished = False
         try:
             yield from _as_completed(futures)
+            finished = True
         finally:
+            # stopped early (Ctrl-C, an error): end the workers rather than finish their items
+            running = [] if finished else list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
+            for process in running:
+                process.terminate()
 
     def close(self) -> None:
         """Nothing to release: each ``map_unordered`` call owns its pool."""

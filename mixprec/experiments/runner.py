@@ -220,6 +220,8 @@ def _store_outcome(
 ) -> int:
     """Append a finished cell's records; log a failed one. Returns the records appended."""
     cell = outcome.item
+    if isinstance(outcome.error, KeyboardInterrupt):  # a worker got Ctrl-C: stop everything
+        raise KeyboardInterrupt(f"{cell} was interrupted")
     if not outcome.ok:
         failures.append((cell, outcome.traceback))
         with open(directory / "errors.log", "a", encoding="utf-8") as log:

@@ -1,4 +1,5 @@
-"""A sweep killed with SIGKILL in the middle resumes with nothing lost and nothing repeated."""
+"""A sweep stopped in the middle (kill -9, or Ctrl-C: SIGINT to its process group) resumes with
+nothing lost and nothing repeated, and leaves no worker process behind."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ SCRIPT = """
 import sys
 from mixprec.experiments import LocalExecutor, Sweep, run_sweep
 from tests.experiments.fakes import fake_cell
-run_sweep(Sweep(**{sweep!r}), sys.argv[1], LocalExecutor({jobs}), progress=False,
-          cell_fn=fake_cell, check_names=False)
+try:
+    run_sweep(Sweep(**{sweep!r}), sys.argv[1], LocalExecutor({jobs}), progress=False,
+              cell_fn=fake_cell, check_names=False)
+except KeyboardInterrupt:
+    sys.exit(130)
 """
 
 
@@ -55,24 +59,37 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_resume_after_kill_9(tmp_path: Path, jobs: int) -> None:
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job would ignore it
+
+
+@pytest.mark.parametrize(
+    ("jobs", "stop"),
+    [(1, signal.SIGKILL), (2, signal.SIGKILL), (2, signal.SIGINT)],
+    ids=["kill-9-1-worker", "kill-9-2-workers", "ctrl-c-2-workers"],
+)
+def test_resume_after_stop(tmp_path: Path, jobs: int, stop: signal.Signals) -> None:
     out = tmp_path / "out"
     store = out / "results.jsonl"
     env = dict(os.environ, MIXPREC_FAKE_SLEEP="0.15", PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT.format(sweep=SWEEP, jobs=jobs), str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         wait_for(lambda: len(lines(store)) >= 6 or process.poll() is not None, "results")
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        if stop == signal.SIGINT:  # what Ctrl-C does: the whole foreground process group
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(stop)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-        process.stderr.close()  # type: ignore[union-attr]
-    assert process.returncode == -signal.SIGKILL, "the sweep finished before it was killed"
+    expected = 130 if stop == signal.SIGINT else -stop
+    assert process.returncode == expected, "the sweep finished before it was stopped"
+    assert not (out / "errors.log").exists()  # an interruption is not a failure
     before = lines(store)
     grid = Sweep(**SWEEP).grid()
     assert 0 < len(before) < len(grid)
