@@ -15,8 +15,8 @@ take numpy's cast instead.
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
+import math
+import threading
 
 import ml_dtypes
 import numpy as np
@@ -25,57 +25,75 @@ _F16_SPECIAL = 0x7C00  # |code| >= this: inf or NaN
 _BF16_SPECIAL = 0x7F80
 
 
-def _float16_to_float32(x: np.ndarray) -> tuple[np.ndarray, bool]:
+def _float16_to_float32(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, bool]:
     bits = x.view(np.int16)
     if np.bitwise_and(bits, 0x7FFF).max(initial=0) >= _F16_SPECIAL:
-        return x.astype(np.float32), False
-    wide = bits.astype(np.int32)
+        np.copyto(out, x)
+        return out, False
+    wide = out.view(np.int32)
+    np.copyto(wide, bits)
     wide <<= 13
     wide &= np.int32(-0x70000001)  # 0x8FFFFFFF
-    out = wide.view(np.float32)
     out *= np.float32(2.0**112)
     return out, True
 
 
 def to_float32(x: np.ndarray) -> np.ndarray:
     """An exact float32 copy of values that are float32 numbers (fp16, bf16, fp8, int8 ...)."""
-    return _convert(x, np.float32)[0]
+    if x.dtype == np.float32:
+        return x
+    return _convert(x, np.float32, np.empty(x.shape, dtype=np.float32))[0]
 
 
-def _convert(x: np.ndarray, dtype: type) -> tuple[np.ndarray, bool | None]:
-    """``x`` as ``dtype`` (exactly), and whether it is all finite when that comes for free."""
-    if x.dtype.kind in "iub":
-        return x.astype(dtype), True
-    if x.dtype == dtype:
-        return x, None
+def _convert(x: np.ndarray, dtype: type, out: np.ndarray) -> tuple[np.ndarray, bool | None]:
+    """``x`` as ``dtype`` (exactly) in ``out``, and whether it is all finite when that comes
+    for free (None: not checked)."""
     if dtype is np.float32 and x.dtype == np.float16 and x.size:
-        return _float16_to_float32(np.ascontiguousarray(x))
-    return x.astype(dtype), None
+        return _float16_to_float32(np.ascontiguousarray(x), out)
+    np.copyto(out, x, casting="unsafe")  # exact: the values are values of dtype
+    return out, (True if x.dtype.kind in "iub" else None)
 
 
 def convert_pair(
-    a: np.ndarray, b: np.ndarray, dtype: type, parallel_from: int = 1 << 22
+    a: np.ndarray, b: np.ndarray, dtype: type
 ) -> tuple[np.ndarray, np.ndarray, bool | None]:
-    """Both operands as ``dtype`` (exactly), and whether both are all finite, when the
-    conversion tells (None: unknown). Very large operands are converted in two threads; below
-    ~4M elements the thread hand-off (and OpenBLAS's spinning workers) cost more than it saves.
+    """Both operands as ``dtype`` (exactly), and whether both are all finite when the
+    conversion tells (None: not checked).
+
+    The converted arrays live in per-thread scratch buffers, reused by the next call in the same
+    thread: use them at once (as the BLAS paths do). Fresh multi-megabyte arrays would cost page
+    faults on every call. Operands already of ``dtype`` are returned as they are.
     """
-    from mixprec.formats.fast import threads
+    results = []
+    finite: list[bool | None] = []
+    for slot, x in enumerate((a, b)):
+        if x.dtype == dtype:
+            results.append(x)
+            finite.append(None)
+            continue
+        converted, is_finite = _convert(x, dtype, _scratch(slot, x.shape, dtype))
+        results.append(converted)
+        finite.append(is_finite)
+    if False in finite:
+        return results[0], results[1], False
+    return results[0], results[1], (True if all(finite) else None)
 
-    if min(a.size, b.size) >= parallel_from and threads() > 1:
-        future = _pool().submit(_convert, b, dtype)
-        a_n, a_finite = _convert(a, dtype)
-        b_n, b_finite = future.result()
-    else:
-        (a_n, a_finite), (b_n, b_finite) = _convert(a, dtype), _convert(b, dtype)
-    if a_finite is False or b_finite is False:
-        return a_n, b_n, False
-    return a_n, b_n, (True if a_finite and b_finite else None)
+
+_SCRATCH = threading.local()
+_SCRATCH_LIMIT = 1 << 26  # bytes: larger operands get fresh arrays
 
 
-@functools.lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixprec-convert")
+def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if size > _SCRATCH_LIMIT:
+        return np.empty(shape, dtype=dtype)
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.nbytes < size:
+        buffer = buffers[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
 
 
 def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:
