@@ -123,10 +123,10 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         if config.kind == "ptq":
             from mixprec.nn import quantize
 
-            served_model = quantize(
-                model, calibration=train_split[:PTQ_CALIBRATION], scheme=config.scheme
+            served_model: Any = quantize(
+                model, calibration=train_split[:PTQ_CALIBRATION], scheme=str(config.scheme)
             )
-            evaluation = evaluate(served_model, test)
+            evaluation = evaluate(served_model, test)  # a QuantizedMLP serves itself
             served_policy = repr(served_model)
         else:
             evaluation = evaluate(model, test, policy=config.policy)

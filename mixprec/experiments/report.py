@@ -255,7 +255,7 @@ def _comparison_cells(comparison: Comparison | None, seeds: bool) -> list[Any]:
     if comparison is None:
         return [""] * (8 if seeds else 6)
     test = comparison.test
-    cells = [*comparison.delta, test.b, test.c, test.p_value]
+    cells: list[Any] = [*comparison.delta, test.b, test.c, test.p_value]
     cells += (
         [test.method, comparison.significant_seeds, comparison.seeds]
         if seeds
