@@ -27,7 +27,9 @@ _BF16_SPECIAL = 0x7F80
 
 def _float16_to_float32(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, bool]:
     bits = x.view(np.int16)
-    if np.bitwise_and(bits, 0x7FFF).max(initial=0) >= _F16_SPECIAL:
+    # inf/NaN: positive codes 0x7C00..0x7FFF (the top of int16), negative ones 0xFC00..0xFFFF
+    # (the top of uint16): two reductions, no temporary
+    if bits.max(initial=0) >= _F16_SPECIAL or x.view(np.uint16).max(initial=0) >= 0xFC00:
         np.copyto(out, x)
         return out, False
     wide = out.view(np.int32)
