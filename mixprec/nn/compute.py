@@ -58,6 +58,7 @@ def backward(
     """
     g = numerics.gradients.scaled(dz, len(weights))
     grads: list[np.ndarray] = []
+    layers: list[int] = []
     for i in reversed(range(len(weights))):
         layer = i + 1
 
@@ -70,10 +71,9 @@ def backward(
         dx, dw, db = affine_backward(
             g, inputs[i], weights[i], has_bias[i], i > 0, input_grad, weight_grad
         )
-        if db is not None:
-            grads.insert(0, numerics.gradients.values(db, layer))
-        grads.insert(0, numerics.gradients.values(dw, layer))
+        grads[:0] = [dw] if db is None else [dw, db]
+        layers[:0] = [layer] if db is None else [layer, layer]
         if dx is not None:
             dx = relu_backward(dx, inputs[i].values, inplace=True)
             g = numerics.gradients.scaled(dx, layer - 1)
-    return grads
+    return numerics.gradients.values_many(grads, layers)  # all parameter gradients at once

@@ -9,17 +9,19 @@ grid and stand for ``values / scale``; without per-tensor scaling the scale is 1
 the values, and its float32 result is divided by the two scales.
 
 **The BLAS path.** A MAC with an fp32 accumulator, order ``fast``, exact products (no product
-format), round-to-nearest-even and IEEE overflow is, by definition, "add every exact product into
-an fp32 accumulator, rounding once per addition, in any order": float32 BLAS sgemm on the input
-values, which is what :meth:`mixprec.mac.MAC.matmul` itself runs in that case. When both operands
-already hold values of the MAC's input format (their role's format is contained in it: the policy
-rounded them), ``Numerics`` calls ``np.matmul`` directly and skips the MAC's re-quantization and
-checks of its inputs. The products are exact in float32 for inputs of at most 12 significant bits
-(fp16, fp8, int8 ...): the result is the MAC's bit for bit (tested). For bf16 and fp32 inputs it
-relies, as every fp32 BLAS does, on the kernel's fused multiply-adds (OpenBLAS and MKL on x86-64
-with FMA). Event counts come from the result: when it holds inf or NaN, ``inf_results`` and
-``nan_results`` count them and ``overflows`` counts the non-finite outputs of finite operands (one
-overflowing addition each: after it the accumulator stays non-finite). Every other MAC runs
+format), round-to-nearest-even and IEEE overflow means "add every exact product into an fp32
+accumulator, rounding once per addition, in any order": float32 BLAS sgemm on the input values.
+When both operands already hold values of the MAC's input format (their role's format is
+contained in it: the policy rounded them), ``Numerics`` calls ``np.matmul`` directly and skips
+the MAC's re-quantization and checks of its inputs. For inputs of at most 12 significant bits
+(fp16, fp8) every product is exact in float32 and :meth:`mixprec.mac.MAC.matmul` runs the same
+BLAS product: the bits are the MAC's (tested). For bf16 and fp32 inputs the products are exact
+inside the kernel's fused multiply-adds (OpenBLAS and MKL sgemm on x86-64 with FMA), in BLAS's
+order; ``MAC.matmul`` cannot assume FMA and emulates them in sequential order instead, which is
+also a ``fast`` result but much slower (seconds for one 128x784x128 fp32 product) and not the
+same bits. Event counts come from the result: when it holds inf or NaN, ``inf_results`` and
+``nan_results`` count them and ``overflows`` counts the non-finite outputs of finite operands
+(one overflowing addition each: after it the accumulator stays non-finite). Every other MAC runs
 through ``mac.matmul``.
 
 Tensor rounding events, per layer and role (``weights``, ``activations``, ``gradients``):
@@ -252,6 +254,49 @@ class Rounder:
                 x = x * np.float32(scale)
                 amax *= scale
         fits = amax <= self.fmt.max  # False for NaN
+        q = self._round(x, fits, rounding, rng)
+        if self.events is not None:
+            self._count(layer, x, q, fits)
+        return Scaled(q, scale)
+
+    def scaled_many(self, xs: list[np.ndarray], layers: list[int]) -> list[Scaled]:
+        """:meth:`scaled` of several float32 tensors (nearest-even), each with its own scale.
+
+        The values are those of one call per tensor; the fixed cost of a rounding call is paid
+        once, on one buffer that holds them all.
+        """
+        if self.is_identity:
+            return [Scaled(x, 1.0) for x in xs]
+        if len(xs) == 1 or any(x.dtype != np.float32 for x in xs):
+            return [self.scaled(x, layer) for x, layer in zip(xs, layers, strict=True)]
+        bounds = np.cumsum([0] + [x.size for x in xs]).tolist()
+        flat = np.empty(bounds[-1], np.float32)
+        scales, fits = [], []
+        for x, lo, hi in zip(xs, bounds[:-1], bounds[1:], strict=True):
+            amax = _amax(x)
+            scale = tensor_scale(x, self.fmt, amax) if self.per_tensor else 1.0
+            if scale != 1.0:
+                np.multiply(x.reshape(-1), np.float32(scale), out=flat[lo:hi])
+                amax *= scale
+            else:
+                flat[lo:hi] = x.reshape(-1)
+            scales.append(scale)
+            fits.append(amax <= self.fmt.max)
+        q = self._round(flat, all(fits), Rounding.NEAREST_EVEN, None)
+        out = []
+        for i, (x, lo, hi) in enumerate(zip(xs, bounds[:-1], bounds[1:], strict=True)):
+            if self.events is not None:
+                self._count(layers[i], flat[lo:hi], q[lo:hi], fits[i])
+            out.append(Scaled(q[lo:hi].reshape(x.shape), scales[i]))
+        return out
+
+    def _round(
+        self,
+        x: np.ndarray,
+        fits: bool,
+        rounding: Rounding | str,
+        rng: np.random.Generator | None,
+    ) -> np.ndarray:
         if (
             self._cast is not None
             and x.dtype == np.float32
@@ -259,12 +304,8 @@ class Rounder:
             and (fits or self.overflow == "inf")
         ):
             with np.errstate(over="ignore"):  # beyond the max: inf, as overflow="inf" says
-                q = x.astype(self._cast).astype(np.float32)
-        else:
-            q = quantize(x, self.fmt, rounding, self.overflow, rng)
-        if self.events is not None:
-            self._count(layer, x, q, fits)
-        return Scaled(q, scale)
+                return x.astype(self._cast).astype(np.float32)
+        return quantize(x, self.fmt, rounding, self.overflow, rng)
 
     def values(
         self,
@@ -278,6 +319,15 @@ class Rounder:
         if scale != 1.0:
             values *= np.float32(1.0 / scale)
         return values
+
+    def values_many(self, xs: list[np.ndarray], layers: list[int]) -> list[np.ndarray]:
+        """:meth:`values` of several tensors, rounded together as :meth:`scaled_many`."""
+        out = []
+        for values, scale in self.scaled_many(xs, layers):
+            if scale != 1.0:
+                values *= np.float32(1.0 / scale)
+            out.append(values)
+        return out
 
     def _count(self, layer: int, x: np.ndarray, q: np.ndarray, fits: bool) -> None:
         assert self.events is not None
@@ -405,4 +455,4 @@ class Numerics:
         the format (no master copy, no per-tensor scale)."""
         if on_grid and not self.weights.per_tensor:
             return [Scaled(w, 1.0) for w in weights]
-        return [self.weights.scaled(w, layer) for layer, w in enumerate(weights, start=1)]
+        return self.weights.scaled_many(list(weights), list(range(1, len(weights) + 1)))
