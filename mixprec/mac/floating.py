@@ -24,12 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from mixprec.formats import FloatFormat
+from mixprec.formats import FloatFormat, Format, IntFormat
 from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
 from mixprec.mac.convert import convert_pair, magnitudes, to_float32
-from mixprec.mac.kernels import magic_adder, magic_applies
+from mixprec.mac.kernels import absorption_possible, magic_adder, magic_applies
 from mixprec.mac.operands import products_fit_float32, round_products
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import Counter
@@ -293,7 +293,41 @@ def _kernel(
         growth = (1 + 2.0**-acc.precision) ** (count + 2) * (1 + (count + 2) * 2.0**-52)
         slack = (count + 2) * acc.smallest_subnormal  # subnormal rounding errors are absolute
         check = not bound * growth + slack < acc.max
-    return lambda counter: magic_adder(acc, mac.overflow, counter, check, sign_zeros=False)
+        absorb = absorption_possible(acc) and _absorption_possible_here(mac, fa, fb, init, peak)
+    return lambda counter: magic_adder(
+        acc, mac.overflow, counter, check, sign_zeros=False, absorb=absorb
+    )
+
+
+def _quantum(value: float, fmt: Format) -> float:
+    """The spacing of ``fmt`` at ``value`` (> 0): a power of two dividing ``value``."""
+    if isinstance(fmt, IntFormat):
+        return 2.0**-fmt.frac_bits
+    exponent = max(int(np.frexp(value)[1]) - 1, fmt.emin)
+    return 2.0 ** (exponent - fmt.mantissa_bits)
+
+
+def _absorption_possible_here(
+    mac: MAC, fa: np.ndarray, fb: np.ndarray, init: np.ndarray, peak: float
+) -> bool:
+    """Whether the kernel lemma's exception can occur with these operands.
+
+    Every operand value is a multiple of its format's quantum at its magnitude, so every exact
+    partial sum, and every accumulator value (rounding to T keeps multiples of a power of two
+    that T's grid refines), is a multiple of ``q = min(q_a * q_b, q_init)`` over the smallest
+    nonzero magnitudes: a nonzero accumulator is at least ``q``. Absorption needs a nonzero
+    ``|acc| <= 2**-53 |p| <= 2**-53 * peak``; impossible when ``q > 2**-52 * peak``.
+    """
+    if mac.product is not None:
+        return True
+    smallest = [float(x[x > 0].min(initial=np.inf)) for x in (fa, fb)]
+    if not all(np.isfinite(v) for v in smallest):
+        return False  # a zero operand matrix: every product is zero
+    q = _quantum(smallest[0], mac.input) * _quantum(smallest[1], mac.input)
+    nonzero_init = np.abs(init[init != 0])
+    if nonzero_init.size:
+        q = min(q, _quantum(float(nonzero_init.min()), mac.accumulator))
+    return not q > 2.0**-52 * peak
 
 
 def float_matmul(

@@ -72,6 +72,7 @@ def magic_adder(
     counter: Counter | None,
     check_overflow: bool = True,
     sign_zeros: bool = True,
+    absorb: bool = True,
 ) -> Adder:
     """An exact RNE adder for finite float64 operands (see the module's lemma).
 
@@ -80,6 +81,8 @@ def magic_adder(
         overflow: ``inf`` or ``saturate``.
         counter: the event counter, or None.
         check_overflow: False when the caller proved that no sum reaches ``fmt.max``.
+        absorb: False when the caller proved that the lemma's exception cannot occur (else it
+            is checked where :func:`absorption_possible` says the format allows it).
         sign_zeros: False leaves the sign of zero results unspecified (saving two passes). A
             zero's sign never changes a later nonzero sum (``±0 + p = p``), so only outputs
             whose final value is zero need recomputing, which the caller then does.
@@ -87,7 +90,7 @@ def magic_adder(
     smallest_normal = fmt.smallest_normal
     scale = 1.5 * 2.0 ** (52 - fmt.mantissa_bits)  # C = 2**e * scale
     top = fmt.max
-    absorb = absorption_possible(fmt)
+    absorb = absorb and absorption_possible(fmt)
     over_value = top if overflow is Overflow.SATURATE else overflow_value(fmt)  # inf, NaN or max
     event = "saturations" if overflow is Overflow.SATURATE else "overflows"
 
