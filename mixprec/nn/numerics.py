@@ -104,13 +104,16 @@ def tensor_scale(x: np.ndarray, fmt: Format | str, amax: float | None = None) ->
     128.0
     """
     fmt = get_format(fmt)
-    if amax is None:
-        amax = _amax(x)
+    return _scale(fmt, fmt.max, _amax(x) if amax is None else amax)
+
+
+def _scale(fmt: Format, fmax: float, amax: float) -> float:
+    """:func:`tensor_scale` from the format's max and the tensor's largest magnitude."""
     if not math.isfinite(amax) or amax == 0.0:
         return 1.0
     if isinstance(fmt, IntFormat):
-        return fmt.max / amax
-    _, exponent = math.frexp(fmt.max / amax)  # fmt.max / amax = m * 2**exponent, 0.5 <= m < 1
+        return fmax / amax
+    _, exponent = math.frexp(fmax / amax)  # fmax / amax = m * 2**exponent, 0.5 <= m < 1
     return math.ldexp(1.0, exponent - 1)
 
 
@@ -235,6 +238,7 @@ class Rounder:
         self._cast = _CASTS[self.fmt.name] if self.fmt in (BF16, FP16) else None
         self.is_identity = self.fmt == FP32 and not self.per_tensor
         """Whether rounding is the identity (fp32 values, no scale): then it costs nothing."""
+        self._max = self.fmt.max  # a derived property: computed once here
 
     def scaled(
         self,
@@ -249,11 +253,11 @@ class Rounder:
         amax = _amax(x)
         scale = 1.0
         if self.per_tensor:
-            scale = tensor_scale(x, self.fmt, amax)
+            scale = _scale(self.fmt, self._max, amax)
             if scale != 1.0:
                 x = x * np.float32(scale)
                 amax *= scale
-        fits = amax <= self.fmt.max  # False for NaN
+        fits = amax <= self._max  # False for NaN
         q = self._round(x, fits, rounding, rng)
         if self.events is not None:
             self._count(layer, x, q, fits)
@@ -274,14 +278,14 @@ class Rounder:
         scales, fits = [], []
         for x, lo, hi in zip(xs, bounds[:-1], bounds[1:], strict=True):
             amax = _amax(x)
-            scale = tensor_scale(x, self.fmt, amax) if self.per_tensor else 1.0
+            scale = _scale(self.fmt, self._max, amax) if self.per_tensor else 1.0
             if scale != 1.0:
                 np.multiply(x.reshape(-1), np.float32(scale), out=flat[lo:hi])
                 amax *= scale
             else:
                 flat[lo:hi] = x.reshape(-1)
             scales.append(scale)
-            fits.append(amax <= self.fmt.max)
+            fits.append(amax <= self._max)
         q = self._round(flat, all(fits), Rounding.NEAREST_EVEN, None)
         out = []
         for i, (x, lo, hi) in enumerate(zip(xs, bounds[:-1], bounds[1:], strict=True)):
@@ -339,7 +343,7 @@ class Rounder:
         beyond = 0
         if not fits:
             with np.errstate(invalid="ignore"):
-                beyond = int(np.count_nonzero(np.isfinite(x) & (np.abs(x) > self.fmt.max)))
+                beyond = int(np.count_nonzero(np.isfinite(x) & (np.abs(x) > self._max)))
         if not (flushes or beyond):
             self.events.touch(layer, self.role, _NO_ROUNDING_EVENT)
         elif self.overflow == "inf":
