@@ -60,7 +60,7 @@ def test_matches_exact_fraction_mac(notation: str, data: st.DataObject) -> None:
     "notation",
     ["fp16->fp16", "bf16->bf16:pairwise", "fp8_e4m3->fp16:chunked:2", "fp16->fp32:sequential"],
 )
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_bias_is_the_initial_accumulator_value(notation: str, data: st.DataObject) -> None:
     mac = MAC.parse(notation)
@@ -82,7 +82,7 @@ def test_bias_with_fast_order_is_added_in_fp32() -> None:
 
 
 @pytest.mark.parametrize("notation", ["fp16->fp32", "bf16->fp32", "fp8_e5m2->fp32", "fp16->fp64"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fast_order_is_blas_or_sequential(notation: str, data: st.DataObject) -> None:
     """'fast' = any order, each addition rounded once: float BLAS on the values; outputs that

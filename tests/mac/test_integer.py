@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -25,7 +25,7 @@ def int_operands(draw: st.DrawFn, fmt: mp.IntFormat, max_inner: int = 12):
     return a, b
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), dtype=st.sampled_from([np.int8, np.int16]))
 def test_int32_accumulator_equals_exact_integer_matmul(data: st.DataObject, dtype: type) -> None:
     """No overflow is possible (K * 2**30 < 2**31 for K <= 1 with int16; int8 always): exact."""
@@ -44,7 +44,7 @@ ORDERS = ["sequential", "pairwise", "chunked:3", "fast"]
 
 @pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("notation", ["int8->int16", "int8->int12", "int4->int8", "uint4->uint8"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_wrap_is_the_exact_sum_modulo_2_bits(
     notation: str, order: str, data: st.DataObject
@@ -71,7 +71,7 @@ def test_wrap_is_the_exact_sum_modulo_2_bits(
 @pytest.mark.parametrize(
     "notation", ["int8->int16:saturate", "int8->int10:saturate", "int4->int6:saturate"]
 )
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_saturate_matches_sequential_python(notation: str, order: str, data: st.DataObject) -> None:
     mac = MAC.parse(f"{notation}:{order}")
