@@ -201,9 +201,12 @@ class MemoryReport:
         def fmt_int(v: int | None) -> str:
             return "-" if v is None else f"{v:,}"
 
-        for r in (*self.rows, *self.policies):
+        labelled = [(r.name, r) for r in self.rows] + [
+            (f"policy {r.name}", r) for r in self.policies
+        ]
+        for label, r in labelled:
             lines.append(
-                f"| {r.name} | {r.bits} | {r.weights_bytes:,} | {r.train_bytes:,} | "
+                f"| {label} | {r.bits} | {r.weights_bytes:,} | {r.train_bytes:,} | "
                 f"{r.serve_bytes:,} | {r.train_intensity:.1f} | {r.serve_intensity:.2f} | "
                 f"{fmt_int(r.measured_weights_bytes)} | {fmt_int(r.measured_train_bytes)} |"
             )
