@@ -7,7 +7,11 @@ processes on 127.0.0.1 (started with ``DASK_WORKER_ENVIRON``), then prints the t
 speed-ups and whether the three stores hold the same results (everything but hosts and
 times). Absolute times drift on shared machines: compare the ratios of one run.
 
-Run: ``python benchmarks/sweep.py [EXPERIMENT] [--epochs 2] [--seeds 2] [--jobs 2] [--no-dask]``.
+Each executor runs ``--repeat`` times, round robin; the best time counts (the Dask time includes
+starting the cluster).
+
+Run: ``python benchmarks/sweep.py [EXPERIMENT] [--epochs 2] [--seeds 2] [--jobs 2] [--repeat 2]
+[--no-dask]``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mixprec.experiments import (
     DaskExecutor,
     LocalExecutor,
     ResultStore,
+    Sweep,
     load_experiment,
     run_sweep,
 )
@@ -51,6 +56,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds (the best time counts)")
     args = parser.parse_args()
     sweep = load_experiment(args.experiment).replace(
         epochs=args.epochs, seeds=args.seeds, test_limit=args.test_limit
@@ -62,44 +68,51 @@ def main() -> None:
         f"{len(sweep.grid())} runs, {sweep.epochs} epochs; {os.cpu_count()} cores; "
         f"numpy {np.__version__}, python {platform.python_version()}"
     )
-    times: dict[str, float] = {}
-    stores: dict[str, Path] = {}
+    executors = {"local, 1 process": 1, f"local, {args.jobs} processes": args.jobs}
+    if not args.no_dask:
+        executors[f"dask, {args.jobs} worker processes"] = -args.jobs
+    times: dict[str, list[float]] = {name: [] for name in executors}
+    same: dict[str, bool] = dict.fromkeys(executors, True)
     with tempfile.TemporaryDirectory() as temporary:
-        runs = [("local, 1 process", lambda: LocalExecutor(1))]
-        runs.append((f"local, {args.jobs} processes", lambda: LocalExecutor(args.jobs)))
-        for name, make in runs:
-            stores[name] = Path(temporary, f"run{len(stores)}")
-            start = time.perf_counter()
-            run_sweep(sweep, stores[name], make(), progress=False)
-            times[name] = time.perf_counter() - start
-            print(f"  {name:<28} {times[name]:7.1f} s", flush=True)
-        if not args.no_dask:
-            import dask
-            from distributed import LocalCluster
-
-            name = f"dask, {args.jobs} worker processes"
-            stores[name] = Path(temporary, "dask")
-            start = time.perf_counter()
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": DASK_WORKER_ENVIRON}):
-                cluster = LocalCluster(
-                    n_workers=args.jobs, threads_per_worker=1, host="127.0.0.1",
-                    dashboard_address=None,
-                )  # fmt: skip
-            with cluster:
-                executor = DaskExecutor(cluster.scheduler_address)
-                try:
-                    run_sweep(sweep, stores[name], executor, progress=False)
-                finally:
-                    executor.close()
-            times[name] = time.perf_counter() - start
-            print(f"  {name:<28} {times[name]:7.1f} s (cluster start included)", flush=True)
-        reference = comparable(next(iter(stores.values())))
-        same = {name: comparable(path) == reference for name, path in stores.items()}
-    base = next(iter(times.values()))
-    print("\n| executor | wall s | speed-up vs 1 process | same results |")
-    print("|---|---:|---:|---|")
+        reference = None
+        for round_ in range(args.repeat):  # round robin, so that drifting load hits all alike
+            for name, jobs in executors.items():
+                out = Path(temporary, f"{round_}-{jobs}")
+                start = time.perf_counter()
+                if jobs > 0:
+                    run_sweep(sweep, out, LocalExecutor(jobs), progress=False)
+                else:
+                    run_on_dask(sweep, out, -jobs)
+                times[name].append(time.perf_counter() - start)
+                print(f"  round {round_ + 1}: {name:<28} {times[name][-1]:7.1f} s", flush=True)
+                records = comparable(out)
+                reference = records if reference is None else reference
+                same[name] &= records == reference
+    base = min(times["local, 1 process"])
+    print("\n| executor | best wall s | all runs s | speed-up vs 1 process | same results |")
+    print("|---|---:|---|---:|---|")
     for name, seconds in times.items():
-        print(f"| {name} | {seconds:.1f} | {base / seconds:.2f}x | {same[name]} |")
+        runs = ", ".join(f"{t:.1f}" for t in seconds)
+        print(
+            f"| {name} | {min(seconds):.1f} | {runs} | {base / min(seconds):.2f}x | {same[name]} |"
+        )
+
+
+def run_on_dask(sweep: Sweep, out: Path, workers: int) -> None:
+    """Run the sweep on a new LocalCluster of single-threaded worker processes."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": DASK_WORKER_ENVIRON}):
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        )
+    with cluster:
+        executor = DaskExecutor(cluster.scheduler_address)
+        try:
+            run_sweep(sweep, out, executor, progress=False)
+        finally:
+            executor.close()
 
 
 if __name__ == "__main__":
