@@ -1,11 +1,16 @@
 """``mixprec sweep``: train at precision A, serve at precision B, over a grid; resumable.
 
     mixprec sweep                              # the `book` experiment on Fashion-MNIST (or MNIST)
-    mixprec sweep --quick                      # the same, small: about a minute
+    mixprec sweep --quick                      # the same, small: well under a minute
     mixprec sweep accumulators                 # another shipped experiment (--list shows them)
     mixprec sweep my.toml --jobs 2             # a sweep file
-    mixprec sweep --train fp32,bf16 --serve fp32,int8,int8->int16:wrap --seeds 3 --epochs 10
+    mixprec sweep --train fp32,bf16 --serve 'fp32,int8,int8->int16:wrap' --seeds 3 --epochs 10
     mixprec sweep --scheduler tcp://10.0.0.5:8786  # on a Dask cluster
+
+A serve entry is a policy preset (bf16, int8, ...), a format (fp8_e4m3: weights and activations
+in it, fp32 accumulation), a MAC override (int8->int16:wrap, fp16->fp16:chunked:64: the serving
+policy of its input format with that MAC) or ptq:SCHEME (post-training quantization). Quote
+entries with -> : the shell reads > as a redirection.
 
 Stopping a sweep (Ctrl-C, kill -9) loses only the runs in progress; the same command resumes.
 """
@@ -13,6 +18,7 @@ Stopping a sweep (Ctrl-C, kill -9) loses only the runs in progress; the same com
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -41,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid = parser.add_argument_group("the grid (each replaces the experiment's setting)")
     grid.add_argument("--train", metavar="LIST", help="train policies, e.g. fp32,bf16,fp16-amp,fp8")
     grid.add_argument(
-        "--serve", metavar="LIST", help="serve configurations, e.g. fp32,fp8_e4m3,int8->int16:wrap"
+        "--serve",
+        metavar="LIST",
+        help="serve configurations, e.g. 'fp32,fp8_e4m3,int8->int16:wrap' (quoted)",
     )
     grid.add_argument("--seeds", metavar="N|LIST", help="a count (seeds 0..N-1) or a list: 0,5,9")
     grid.add_argument("--epochs", type=int)
@@ -146,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         return _list()
     sweep = build_sweep(args)
     out = Path(args.out) if args.out else default_out(sweep)
+    if sweep.dataset == "auto" and (out / "sweep.json").is_file():  # the dataset it ran on
+        sweep = sweep.replace(dataset=json.loads((out / "sweep.json").read_text())["dataset"])
     if args.report:
         sweep = resolve_dataset(sweep, download=False)
         records, _, reports = report_sweep(sweep, out)
