@@ -86,16 +86,21 @@ _SCRATCH_LIMIT = 1 << 26  # bytes: larger operands get fresh arrays
 
 
 def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    shaped = getattr(_SCRATCH, "shaped", None)
+    if shaped is None:
+        shaped = _SCRATCH.shaped = {}
+        _SCRATCH.raw = {}
+    last = shaped.get(slot)
+    if last is not None and last.shape == shape and last.dtype == dtype:
+        return last
     size = math.prod(shape) * np.dtype(dtype).itemsize
     if size > _SCRATCH_LIMIT:
         return np.empty(shape, dtype=dtype)
-    buffers = getattr(_SCRATCH, "buffers", None)
-    if buffers is None:
-        buffers = _SCRATCH.buffers = {}
-    buffer = buffers.get(slot)
-    if buffer is None or buffer.nbytes < size:
-        buffer = buffers[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
-    return buffer[:size].view(dtype).reshape(shape)
+    raw = _SCRATCH.raw.get(slot)
+    if raw is None or raw.nbytes < size:
+        raw = _SCRATCH.raw[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
+    shaped[slot] = raw[:size].view(dtype).reshape(shape)
+    return shaped[slot]
 
 
 def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:
