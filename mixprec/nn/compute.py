@@ -8,6 +8,8 @@ weight, activation and gradient tensor is rounded to its role's format (see
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mixprec.nn.layers import affine_backward, affine_forward, relu_backward, relu_forward
@@ -20,7 +22,7 @@ def forward(
     numerics: Numerics,
     weights: list[Scaled],
     biases: list[np.ndarray | None],
-    x: np.ndarray,
+    x: np.ndarray | None,
     x_rounded: Scaled | None = None,
 ) -> tuple[np.ndarray, list[Scaled]]:
     """Logits (float32) of a batch, and each layer's rounded input (kept for the backward pass).
@@ -30,14 +32,17 @@ def forward(
     bias is added to its float32 result (the logits stay float32), then ReLU.
     """
     inputs: list[Scaled] = []
-    h = x_rounded if x_rounded is not None else numerics.activations.scaled(x, 1)
+    if x_rounded is not None:
+        h = x_rounded
+    elif x is not None:
+        h = numerics.activations.scaled(x, 1)
+    else:
+        raise ValueError("forward needs the batch x, or x_rounded")
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         inputs.append(h)
         layer = i + 1
-        z = affine_forward(
-            h, w, b, matmul=lambda a, c, n=layer: numerics.matmul("forward", n, a, c)
-        )
+        z = affine_forward(h, w, b, matmul=functools.partial(numerics.matmul, "forward", layer))
         if i == last:
             return z, inputs
         h = numerics.activations.scaled(relu_forward(z, inplace=True), layer + 1)
@@ -61,13 +66,8 @@ def backward(
     layers: list[int] = []
     for i in reversed(range(len(weights))):
         layer = i + 1
-
-        def input_grad(a: Scaled, b: Scaled, n: int = layer) -> np.ndarray:
-            return numerics.matmul("input_grad", n, a, b)
-
-        def weight_grad(a: Scaled, b: Scaled, n: int = layer) -> np.ndarray:
-            return numerics.matmul("weight_grad", n, a, b)
-
+        input_grad = functools.partial(numerics.matmul, "input_grad", layer)
+        weight_grad = functools.partial(numerics.matmul, "weight_grad", layer)
         dx, dw, db = affine_backward(
             g, inputs[i], weights[i], has_bias[i], i > 0, input_grad, weight_grad
         )

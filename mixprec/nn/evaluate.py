@@ -150,7 +150,7 @@ def evaluate(
         ValueError: as :func:`predict`.
     """
     if _serves_itself(model, policy):
-        return model.evaluate(split, batch_size=batch_size)  # type: ignore[attr-defined,no-any-return]
+        return model.evaluate(split, batch_size=batch_size)  # type: ignore[attr-defined]
     logits, numerics = _logits(model, split.images, policy, batch_size)
     labels = split.labels
     predictions = logits.argmax(axis=1).astype(np.int64)

@@ -155,7 +155,7 @@ def save(
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as stream:
-            np.savez(stream, **arrays)
+            np.savez(stream, **arrays)  # type: ignore[arg-type]  # (numpy's stub: allow_pickle)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

@@ -15,6 +15,7 @@ array([[0.]])
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,12 +30,15 @@ __all__ = [
     "softmax_cross_entropy",
 ]
 
-Matmul = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Matmul = Callable[[Any, Any], np.ndarray]
+Operand = Any
+"""An array, or any operand the given ``matmul`` takes and that has ``.T`` and ``.sum(axis)``
+(a policy passes rounded tensors with their scales, ``mixprec.nn.numerics.Scaled``)."""
 
 
 # -- affine: y = x @ w + b ------------------------------------------------------------------------
 def affine_forward(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, matmul: Matmul = np.matmul
+    x: Operand, w: Operand, b: np.ndarray | None = None, matmul: Matmul = np.matmul
 ) -> np.ndarray:
     """``y = x @ w + b`` (``b`` optional).
 
@@ -54,9 +58,9 @@ def affine_forward(
 
 
 def affine_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
+    dy: Operand,
+    x: Operand,
+    w: Operand,
     has_bias: bool,
     needs_input_grad: bool = True,
     input_grad_matmul: Matmul = np.matmul,

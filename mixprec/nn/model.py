@@ -224,6 +224,8 @@ class MLP:
             if i < self.n_layers - 1:
                 dh = relu_backward(dh, inputs[i + 1])
             has_bias = self.biases[i] is not None
-            dh, dw, db = affine_backward(dh, inputs[i], self.weights[i], has_bias, i > 0)
+            dx, dw, db = affine_backward(dh, inputs[i], self.weights[i], has_bias, i > 0)
             grads[:0] = [dw] if db is None else [dw, db]
+            if dx is not None:
+                dh = dx
         return loss, grads

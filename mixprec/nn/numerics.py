@@ -199,7 +199,7 @@ def runs_as_blas(mac: MAC) -> bool:
         and mac.product is None
         and mac.rounding is Rounding.NEAREST_EVEN
         and mac.overflow is Overflow.INF
-        and mac.order.kind is OrderKind.FAST  # type: ignore[union-attr]
+        and mac.order.kind is OrderKind.FAST
         and isinstance(mac.input, FloatFormat)
         and _contains(FP32, mac.input)
     )

@@ -280,18 +280,19 @@ class Policy:
                 return self.name
             return f"{self.name}[{','.join(f'{k}={v}' for k, v in diff.items())}]"
         macs = {str(self.forward_mac), str(self.input_grad_mac), str(self.weight_grad_mac)}
+        names = {role: get_format(getattr(self, role)).name for role in _ROLES_FORMATS}
         parts = [
-            f"w={self.weights.name}",
-            f"a={self.activations.name}",
-            f"g={self.gradients.name}",
-            f"u={self.updates.name}",
+            f"w={names['weights']}",
+            f"a={names['activations']}",
+            f"g={names['gradients']}",
+            f"u={names['updates']}",
             "mac="
             + (
                 "/".join(str(getattr(self, r)) for r in _ROLES_MACS)
                 if len(macs) > 1
                 else macs.pop()
             ),
-            f"master={self.master_weights.value}",
+            f"master={MasterWeights(self.master_weights).value}",
         ]
         if (
             self.master_weights is MasterWeights.NONE
@@ -299,7 +300,7 @@ class Policy:
         ):
             parts.append("sr")
         if self.loss_scaling is not LossScaling.NONE:
-            parts.append(f"ls={self.loss_scaling.value}:{self.loss_scale:g}")
+            parts.append(f"ls={LossScaling(self.loss_scaling).value}:{self.loss_scale:g}")
         if self.scaling is Scaling.PER_TENSOR:
             parts.append("per_tensor")
         if not self.trainable:

@@ -180,7 +180,7 @@ def train(
         try:
             next(run)
         except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
+            return finished.value
 
 
 def train_epochs(

@@ -207,6 +207,6 @@ class Trainer:
             if not rounder.is_identity:
                 u = rounder.values(u)
             if into_weights is not None:
-                p[...] = into_weights.values(p + u, rounding=rounding, rng=self.rng)  # type: ignore[arg-type]
+                p[...] = into_weights.values(p + u, rounding=rounding, rng=self.rng)
             else:
                 p += u
