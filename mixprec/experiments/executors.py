@@ -189,11 +189,12 @@ class DaskExecutor:
         else:
             self.client = distributed.Client(scheduler, set_as_default=False)
             self._owns_client = True
+        self.address = str(self.client.scheduler.address)
         workers = self.client.scheduler_info().get("workers", {})
         self.workers = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
     def __repr__(self) -> str:
-        return f"DaskExecutor({self.client.scheduler.address!r}, workers={self.workers})"
+        return f"DaskExecutor({self.address!r}, workers={self.workers})"
 
     def map_unordered(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[Outcome[T]]:
         futures = {self.client.submit(fn, item, pure=False): item for item in items}

@@ -204,8 +204,8 @@ def train_cost(text: str) -> float:
     One, plus one per emulated role: each format role (weights, activations, gradients,
     updates) that is not fp32, each MAC whose input is not fp32, and loss scaling; plus three
     for per-tensor scaling (every tensor is measured before it is rounded). Only the ranking
-    matters; on the book's MLP it matches the measured order fp8 > fp16-amp > bf16 > fp32. An
-    entry that does not resolve costs 1.
+    matters, and only roughly: emulated policies start before plain fp32 ones, which fill the
+    gaps at the end. An entry that does not resolve costs 1.
     """
     try:
         policy = train_policy(text)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mixprec.cli import main
 from mixprec.experiments import DASK_WORKER_ENVIRON, DaskExecutor, LocalExecutor, Sweep, run_sweep
 
 distributed = pytest.importorskip("distributed")
@@ -21,7 +22,9 @@ def comparable(records: list[dict]) -> list[dict]:
     )
 
 
-def test_dask_local_cluster_matches_local_run(tiny_data: Path, tmp_path: Path) -> None:
+def test_dask_local_cluster_matches_local_run(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sweep = Sweep(
         name="dask", dataset="fashion-mnist", data_dir=str(tiny_data), train=["fp32", "bf16"],
         serve=["fp32", "int8", "int8->int16:wrap"], seeds=2, epochs=1,
@@ -39,6 +42,14 @@ def test_dask_local_cluster_matches_local_run(tiny_data: Path, tmp_path: Path) -
             remote = run_sweep(sweep, tmp_path / "dask", executor, progress=False)
         finally:
             executor.close()
+        # the command line on the same cluster: one more serve entry, 4 more runs
+        args = ["sweep", "--data-dir", str(tiny_data), "--dataset", "fashion-mnist",
+                "--train", "fp32,bf16", "--serve", "fp32,int8,int8->int16:wrap,bf16",
+                "--seeds", "2", "--epochs", "1", "--out", str(tmp_path / "dask"),
+                "--scheduler", cluster.scheduler_address, "--no-progress"]  # fmt: skip
+        assert main(args) == 0
+        assert "4 runs done, 12 already stored" in capsys.readouterr().out
+    assert repr(executor) == f"DaskExecutor({cluster.scheduler_address!r}, workers=2)"
     assert remote.complete and remote.ran == 12 and not remote.failures
     assert {r["blas_threads"] for r in remote.records} == {"1"}
     assert comparable(remote.records) == comparable(local.records)
