@@ -9,8 +9,9 @@ A ``Sweep`` (a TOML file, a shipped experiment such as ``book`` or ``accumulator
 code) expands to train policies x seeds trained models, each served under every serve
 configuration. ``run_sweep`` runs the cells that its output directory's ``ResultStore`` lacks,
 locally (``LocalExecutor``) or on Dask (``DaskExecutor``), appends one JSON line per (train,
-serve, seed) as results arrive, and writes ``report.md``, ``report.csv`` and ``accuracy.png``
-with McNemar's test of each configuration against the fp32 baseline.
+serve, seed) as results arrive, keeps each trained model in ``models/``, and writes
+``report.md``, ``report.csv`` and ``accuracy.png`` with McNemar's test of each configuration
+against the fp32 baseline.
 
 Modules: ``sweep`` (definition, grid, TOML), ``serve`` (what a train/serve entry means),
 ``cell`` (the worker function), ``executors``, ``store``, ``stats`` (McNemar), ``report``,
@@ -35,15 +36,29 @@ from mixprec.experiments.report import (
     summarize,
     write_reports,
 )
-from mixprec.experiments.runner import SweepResult, default_out, report_sweep, run_sweep
+from mixprec.experiments.runner import (
+    SweepResult,
+    default_out,
+    model_path,
+    report_sweep,
+    run_sweep,
+)
 from mixprec.experiments.serve import ServeConfig, check, parse_serve, serve_policy, train_policy
 from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts
 from mixprec.experiments.store import ResultStore, decode_bits, encode_bits, record_key
-from mixprec.experiments.sweep import Cell, Sweep, list_experiments, load_experiment
+from mixprec.experiments.sweep import (
+    Cell,
+    CellOutput,
+    Sweep,
+    TrainedModel,
+    list_experiments,
+    load_experiment,
+)
 
 __all__ = [
     "DASK_WORKER_ENVIRON",
     "Cell",
+    "CellOutput",
     "Comparison",
     "DaskExecutor",
     "Executor",
@@ -56,6 +71,7 @@ __all__ = [
     "ServeConfig",
     "Sweep",
     "SweepResult",
+    "TrainedModel",
     "check",
     "decode_bits",
     "default_out",
@@ -66,6 +82,7 @@ __all__ = [
     "markdown_table",
     "mcnemar",
     "mcnemar_counts",
+    "model_path",
     "parse_serve",
     "plot_accuracy",
     "record_key",

@@ -20,7 +20,7 @@ import numpy as np
 
 from mixprec.experiments.serve import PTQ_CALIBRATION, parse_serve, train_policy
 from mixprec.experiments.store import encode_bits
-from mixprec.experiments.sweep import Cell, Sweep
+from mixprec.experiments.sweep import Cell, CellOutput, Sweep, TrainedModel
 
 __all__ = ["SCHEMA", "dataset", "run_cell", "versions"]
 
@@ -82,26 +82,20 @@ def _events(evaluation: Any) -> tuple[dict[str, int], dict[str, dict[str, int]]]
     return total, by_layer
 
 
-def run_cell(cell: Cell) -> list[dict[str, Any]]:
-    """Train the cell's model, serve it under each of its configurations; one record each.
+def _trained(cell: Cell, train_split: Any) -> tuple[Any, TrainedModel]:
+    """The cell's model: rebuilt from ``cell.trained``, or trained now."""
+    from mixprec.nn import MLP, train
 
-    The model is also served at fp32 (the ``fp32`` preset) as the reference of ``agreement``
-    (share of equal predictions) and ``logit_rel_error`` (``‖z − z_fp32‖ / ‖z_fp32‖``).
-
-    Returns:
-        One record (a JSON-ready dict, see ``mixprec.experiments.store``) per serve entry.
-    """
-    from mixprec.nn import Policy, evaluate, train
-
+    if cell.trained is not None:
+        model = MLP.from_arrays(cell.trained.weights, cell.trained.biases)
+        return model, cell.trained
     sweep = cell.sweep
-    train_split, test, fingerprint = _splits(sweep)
     model = _model(sweep, cell.seed)
-    policy = train_policy(cell.train)
     start = time.perf_counter()
     history = train(
         model,
         train_split,
-        policy=policy,
+        policy=train_policy(cell.train),
         epochs=sweep.epochs,
         batch_size=sweep.batch_size,
         optimizer=sweep.optimizer,
@@ -111,11 +105,34 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         progress=False,
         eval_split=None,
     )
-    train_time = time.perf_counter() - start
+    trained = TrainedModel(
+        weights=tuple(w.copy() for w in model.weights),
+        biases=tuple(None if b is None else b.copy() for b in model.biases),
+        training=_history_summary(history),
+        train_time=round(time.perf_counter() - start, 4),
+    )
+    return model, trained
+
+
+def run_cell(cell: Cell) -> CellOutput:
+    """Train the cell's model (unless ``cell.trained`` has it), serve it under each entry.
+
+    The model is also served at fp32 (the ``fp32`` preset) as the reference of ``agreement``
+    (share of equal predictions) and ``logit_rel_error`` (``‖z − z_fp32‖ / ‖z_fp32‖``).
+
+    Returns:
+        A ``CellOutput``: one record (a JSON-ready dict, see ``mixprec.experiments.store``) per
+        serve entry, and the trained model.
+    """
+    from mixprec.nn import Policy, evaluate
+
+    sweep = cell.sweep
+    train_split, test, fingerprint = _splits(sweep)
+    policy = train_policy(cell.train)
+    model, trained = _trained(cell, train_split)
     reference = evaluate(model, test, policy=Policy.preset("fp32"))
     ref_logits = np.asarray(reference.logits, dtype=np.float64)
     ref_norm = float(np.linalg.norm(ref_logits))
-    summary = _history_summary(history)
     records = []
     for text in cell.serve:
         config = parse_serve(text)
@@ -160,8 +177,9 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
                 "logit_max_abs_error": float(np.max(np.abs(difference), initial=0.0)),
                 "events": events,
                 "events_by_layer": events_by_layer,
-                "training": summary,
-                "train_time_s": round(train_time, 4),
+                "training": trained.training,
+                "train_time_s": trained.train_time,
+                "model_reused": cell.trained is not None,
                 "serve_time_s": round(serve_time, 4),
                 "versions": versions(),
                 "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")
@@ -170,7 +188,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
         )
-    return records
+    return CellOutput(records, trained)
 
 
 def _history_summary(history: Any) -> dict[str, Any]:

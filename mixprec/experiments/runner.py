@@ -2,14 +2,19 @@
 
 The parent process does all the writing: each finished cell's records are appended to the store
 (``results.jsonl``) at once, so stopping a sweep (Ctrl-C, ``kill -9``, a crash) loses only the
-cells that were running. Running the same sweep again resumes it. When the grid is done the
-reports are written (``report.md``, ``report.csv``, ``accuracy.png``).
+cells that were running. Running the same sweep again resumes it. Each trained model is kept in
+``models/`` (a ``mixprec.nn.save`` file, loadable by ``mixprec.nn.load``): serving it under
+entries added to the sweep later needs no training. When the grid is done the reports are
+written (``report.md``, ``report.csv``, ``accuracy.png``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -19,11 +24,18 @@ from typing import Any
 
 from mixprec.experiments.executors import Executor, LocalExecutor, Outcome
 from mixprec.experiments.report import Reports, Row, summarize, write_reports
-from mixprec.experiments.serve import train_cost
+from mixprec.experiments.serve import train_cost, train_policy
 from mixprec.experiments.store import ResultStore, StoreProblem
-from mixprec.experiments.sweep import Cell, Sweep
+from mixprec.experiments.sweep import Cell, CellOutput, Sweep, TrainedModel
 
-__all__ = ["SweepResult", "default_out", "report_sweep", "resolve_dataset", "run_sweep"]
+__all__ = [
+    "SweepResult",
+    "default_out",
+    "model_path",
+    "report_sweep",
+    "resolve_dataset",
+    "run_sweep",
+]
 
 
 def default_out(sweep: Sweep) -> Path:
@@ -136,7 +148,8 @@ def run_sweep(
         out: output directory (default ``runs/<name>``).
         executor: where cells run (default ``LocalExecutor()``: one process per core).
         progress: show a progress bar (tqdm, when installed) or, without it, a line per cell.
-        cell_fn: the function run per cell (default ``run_cell``; a top-level function).
+        cell_fn: the function run per cell (default ``run_cell``; a top-level function),
+            returning a ``CellOutput`` or just its list of records.
         check_names: resolve every train and serve entry before running (``serve.check``).
         echo: where messages go (default: standard error).
 
@@ -175,6 +188,7 @@ def run_sweep(
         skipped = len(grid_keys & done)
         # longest first (a stable sort: seed by seed within a cost), so the workers end together
         cells = sorted(sweep.cells(done), key=lambda cell: -train_cost(cell.train))
+        cells = [_with_trained_model(cell, directory, say) for cell in cells]
         if skipped:
             say(f"resuming {directory}: {skipped} of {len(grid_keys)} runs already stored")
         if cells:
@@ -229,8 +243,10 @@ def _store_outcome(
         say(f"{cell} failed: {outcome.error!r} (traceback in {directory / 'errors.log'})")
         return 0
     expected = {cell.sweep.key(cell.train, s, cell.seed) for s in cell.serve}
+    output = outcome.result
+    records = output.records if isinstance(output, CellOutput) else output
     count = 0
-    for record in outcome.result:
+    for record in records:
         if record.get("key") not in expected:
             raise RuntimeError(
                 f"{cell}: the cell function returned a record with key {record.get('key')!r}, "
@@ -238,7 +254,59 @@ def _store_outcome(
             )
         store.append(record)
         count += 1
+    if isinstance(output, CellOutput) and output.trained is not None and cell.trained is None:
+        _save_model(cell, output.trained, directory)
     return count
+
+
+# -- trained models: DIR/models/<train>-seed<seed>-<key>.npz (``mixprec.nn.save`` files) ------
+
+
+def model_path(directory: str | Path, sweep: Sweep, train: str, seed: int) -> Path:
+    """Where a sweep keeps the model trained with ``train`` and ``seed``."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", train)
+    return Path(directory) / "models" / f"{name}-seed{seed}-{sweep.model_key(train, seed)[:8]}.npz"
+
+
+def _save_model(cell: Cell, trained: TrainedModel, directory: Path) -> None:
+    """Keep a trained model, so that serving it under more entries later needs no training."""
+    from mixprec.nn import MLP, save
+
+    path = model_path(directory, cell.sweep, cell.train, cell.seed)
+    path.parent.mkdir(exist_ok=True)
+    metadata = {
+        "training": trained.training,
+        "train_time_s": trained.train_time,
+        "seed": cell.seed,
+        "sweep_inputs": cell.sweep.inputs(),
+        "model_key": cell.sweep.model_key(cell.train, cell.seed),
+    }
+    model = MLP.from_arrays(trained.weights, trained.biases)
+    save(model, path, policy=train_policy(cell.train), metadata=metadata)
+
+
+def _with_trained_model(cell: Cell, directory: Path, say: Callable[[str], None]) -> Cell:
+    """The cell with its model from an earlier run, when one was kept."""
+    path = model_path(directory, cell.sweep, cell.train, cell.seed)
+    if not path.is_file():
+        return cell
+    from mixprec.nn import load
+
+    try:
+        model = load(path)
+        metadata = model.metadata
+        if metadata.get("model_key") != cell.sweep.model_key(cell.train, cell.seed):
+            raise ValueError("it was trained with other settings")
+        trained = TrainedModel(
+            weights=tuple(model.weights),
+            biases=tuple(model.biases),
+            training=dict(metadata.get("training", {})),
+            train_time=float(metadata.get("train_time_s", math.nan)),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        say(f"{path}: not used ({error}); the model is trained again")
+        return cell
+    return dataclasses.replace(cell, trained=trained)
 
 
 def report_sweep(

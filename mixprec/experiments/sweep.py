@@ -29,7 +29,15 @@ from typing import Any
 
 from mixprec.experiments.store import record_key
 
-__all__ = ["Cell", "Sweep", "list_experiments", "load_experiment", "read_toml"]
+__all__ = [
+    "Cell",
+    "CellOutput",
+    "Sweep",
+    "TrainedModel",
+    "list_experiments",
+    "load_experiment",
+    "read_toml",
+]
 
 DATASETS = ("auto", "fashion-mnist", "mnist")
 OPTIMIZERS = ("sgd",)
@@ -157,6 +165,10 @@ class Sweep:
         """The store key of one record: a hash of ``inputs()`` and (train, serve, seed)."""
         return record_key({**self.inputs(), "train": train, "serve": serve, "seed": seed})
 
+    def model_key(self, train: str, seed: int) -> str:
+        """The key of a trained model: a hash of ``inputs()``, ``train`` and ``seed``."""
+        return record_key({**self.inputs(), "train": train, "seed": seed})
+
     def grid(self) -> list[tuple[str, str, int]]:
         """Every (train, serve, seed), seed by seed, in the order of the definition."""
         return [(t, s, seed) for seed in self.seeds for t in self.train for s in self.serve]
@@ -190,15 +202,44 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Cell:
-    """One model to train (``train`` policy, ``seed``) and the ``serve`` configurations to run."""
+    """One model to train (``train`` policy, ``seed``) and the ``serve`` configurations to run.
+
+    ``trained`` carries the model when an earlier run already trained it: the cell then only
+    serves it.
+    """
 
     sweep: Sweep
     train: str
     seed: int
     serve: tuple[str, ...] = field(default=())
+    trained: TrainedModel | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return f"{self.train} seed {self.seed}"
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """A cell's trained parameters and how its training went (plain arrays: picklable).
+
+    Attributes:
+        weights, biases: the model's float32 arrays (``None`` for a layer without bias).
+        training: the training summary put in every record (final loss, steps, ...).
+        train_time: seconds the training took.
+    """
+
+    weights: tuple[Any, ...]
+    biases: tuple[Any, ...]
+    training: dict[str, Any]
+    train_time: float
+
+
+@dataclass(eq=False)
+class CellOutput:
+    """What a cell function returns: one record per serve entry, and the trained model."""
+
+    records: list[dict[str, Any]]
+    trained: TrainedModel | None = None
 
 
 # -- named experiments and TOML ----------------------------------------------------------------

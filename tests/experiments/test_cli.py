@@ -49,6 +49,30 @@ def test_end_to_end_and_resume(
     assert "0 runs done, 16 already stored" in capsys.readouterr().out
     assert main(["sweep", *sweep_args(tiny_data, out)[1:], "--report"]) == 0
     assert "| bf16 | int8 | 2 |" in capsys.readouterr().out
+    assert len(list((out / "models").glob("*.npz"))) == 4  # one per trained model
+
+
+def test_growing_a_sweep_reuses_the_trained_models(tiny_data: Path, tmp_path: Path) -> None:
+    assert main(sweep_args(tiny_data, tmp_path / "grown")) == 0
+    args = sweep_args(tiny_data, tmp_path / "grown")
+    args[args.index("--serve") + 1] += ",bf16"
+    assert main(args) == 0
+    records = ResultStore(tmp_path / "grown").read()
+    added = [r for r in records if r["serve"] == "bf16"]
+    assert len(added) == 4 and all(r["model_reused"] for r in added)
+    first = {(r["train"], r["seed"]): r["training"] for r in records if r["serve"] == "fp32"}
+    assert all(r["training"] == first[r["train"], r["seed"]] for r in added)
+    # the same as training from scratch
+    args[args.index("--serve") + 1] = "bf16"
+    args[args.index("--out") + 1] = str(tmp_path / "fresh")
+    assert main(args) == 0
+    fresh = ResultStore(tmp_path / "fresh").read()
+    assert not any(r["model_reused"] for r in fresh)
+    varying = {"host", "finished", "train_time_s", "serve_time_s", "model_reused", "training"}
+    same = lambda rs: sorted(  # noqa: E731
+        ({k: v for k, v in r.items() if k not in varying} for r in rs), key=lambda r: r["key"]
+    )
+    assert same(added) == same(fresh)
 
 
 def test_dry_run_and_list(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -107,3 +131,20 @@ def test_auto_falls_back_to_mnist(
             "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == 0
     assert ": mnist," in capsys.readouterr().out
+
+
+def test_a_damaged_model_file_is_trained_again(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = sweep_args(tiny_data, out)
+    args[args.index("--seeds") + 1] = "1"
+    assert main(args) == 0
+    damaged = sorted((out / "models").glob("bf16-*.npz"))[0]
+    damaged.write_bytes(b"not a model")
+    args[args.index("--serve") + 1] += ",bf16"
+    assert main(args) == 0
+    assert f"{damaged}: not used" in capsys.readouterr().err
+    added = {r["train"]: r for r in ResultStore(out).read() if r["serve"] == "bf16"}
+    assert not added["bf16"]["model_reused"] and added["fp32"]["model_reused"]
+    assert damaged.read_bytes()[:2] == b"PK"  # saved again: an .npz is a zip file
