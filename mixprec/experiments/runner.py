@@ -137,7 +137,7 @@ def run_sweep(
     out: str | Path | None = None,
     executor: Executor | None = None,
     progress: bool = True,
-    cell_fn: Callable[[Cell], list[dict[str, Any]]] | None = None,
+    cell_fn: Callable[[Cell], CellOutput | list[dict[str, Any]]] | None = None,
     check_names: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> SweepResult:
@@ -169,10 +169,9 @@ def run_sweep(
 
         check(sweep.train, sweep.serve)
     sweep = resolve_dataset(sweep, echo=say if progress else None)
-    if cell_fn is None:
-        from mixprec.experiments.cell import run_cell
+    from mixprec.experiments.cell import run_cell
 
-        cell_fn = run_cell
+    run = cell_fn if cell_fn is not None else run_cell
     directory = Path(out) if out is not None else default_out(sweep)
     store = ResultStore(directory)
     ran = 0
@@ -194,7 +193,7 @@ def run_sweep(
         if cells:
             executor = executor or LocalExecutor()
             bar = _progress(len(grid_keys), skipped, progress)
-            outcomes = executor.map_unordered(cell_fn, cells)
+            outcomes = executor.map_unordered(run, cells)
             try:
                 for number, outcome in enumerate(outcomes, start=1):
                     ran += _store_outcome(store, outcome, failures, directory, say)
