@@ -66,12 +66,9 @@ def _max_abs(x: np.ndarray) -> int:
 
 
 def _codes(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
-    """Integer codes in an exact dtype: integer storage as is, float values scaled."""
-    if values.dtype.kind in "iu" and fmt.frac_bits == 0:
-        return values
-    if fmt.frac_bits == 0:
-        return values  # float32/float64 holding integers exactly
-    return as_codes(values, fmt)
+    """Integer codes in an exact dtype: integer storage, or float values holding integers, as
+    they are; fixed-point values scaled to int64 codes."""
+    return values if fmt.frac_bits == 0 else as_codes(values, fmt)
 
 
 def int_matmul(
