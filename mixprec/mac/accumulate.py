@@ -62,8 +62,8 @@ def rounds_beyond_max(x: np.ndarray, fmt: FloatFormat, mode: Rounding) -> np.nda
         return np.isfinite(x) & up
 
 
-def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(s, inexact)``: ``a + b`` rounded to odd at 53 bits, and whether that was inexact."""
+def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` rounded to odd at 53 bits (TwoSum, then a step toward the error)."""
     s = a + b
     bb = s - a
     e = (a - (s - bb)) + (b - bb)
@@ -73,7 +73,7 @@ def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     if fix.any():
         toward = np.where(np.signbit(e[fix]) == np.signbit(s[fix]), 1, -1)
         bits[fix] += toward
-    return s, e != 0
+    return s
 
 
 def float_adder(
@@ -88,7 +88,7 @@ def float_adder(
             if native64:
                 s = acc + p  # round-to-nearest-even in fp64 itself
             else:
-                s, _ = _two_sum_round_to_odd(acc, p)
+                s = _two_sum_round_to_odd(acc, p)
             finite_operands = np.isfinite(acc) & np.isfinite(p)
             r = round_float(s, fmt, mode, overflow, None)
             over = finite_operands & (~np.isfinite(s) | rounds_beyond_max(s, fmt, mode))
