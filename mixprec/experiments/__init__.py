@@ -14,7 +14,7 @@ serve, seed) as results arrive, keeps each trained model in ``models/``, and wri
 against the fp32 baseline.
 
 Modules: ``sweep`` (definition, grid, TOML), ``serve`` (what a train/serve entry means),
-``cell`` (the worker function), ``executors``, ``store``, ``stats`` (McNemar), ``report``,
+``cell`` (the worker function), ``executors``, ``store``, ``stats`` (McNemar), ``report``, ``plot``,
 ``runner`` (``run_sweep``).
 """
 
