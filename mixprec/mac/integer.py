@@ -48,8 +48,12 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
     for dtype, limit in ((np.float32, 2**24), (np.float64, 2**53)):
         chunk = limit // bound
         if chunk >= min(count, 64) or (dtype is np.float64 and chunk >= 1):
+            if chunk >= count and a.dtype.kind in "iu" and b.dtype.kind in "iu":
+                # every partial sum is an integer <= limit: exact in any order; numpy casts
+                # integer storage to floats in C, then calls BLAS
+                return np.matmul(a, b, dtype=dtype)
             a_f, b_f, _ = convert_pair(a, b, dtype)
-            if chunk >= count:  # every partial sum is an integer <= limit: exact in any order
+            if chunk >= count:
                 return a_f @ b_f
             total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
             for start in range(0, count, chunk):
