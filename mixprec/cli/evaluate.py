@@ -6,7 +6,7 @@ import argparse
 import json
 
 from mixprec.data import DATASETS, load
-from mixprec.nn import Policy, evaluate
+from mixprec.nn import Policy, QuantizedMLP, evaluate
 from mixprec.nn import load as load_model
 
 HELP = "evaluate a saved model on a dataset's test split under a precision policy"
@@ -14,7 +14,9 @@ HELP = "evaluate a saved model on a dataset's test split under a precision polic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mixprec evaluate`` to its parser."""
-    parser.add_argument("model", help="a model file written by 'mixprec train'")
+    parser.add_argument(
+        "model", help="a model file written by 'mixprec train' or 'mixprec quantize'"
+    )
     parser.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--data-dir", metavar="DIR", help="read the IDX files from DIR only")
     parser.add_argument(
@@ -23,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mac", metavar="SPEC", help="override the forward MAC, e.g. 'int8->int16:wrap'"
     )
+    parser.add_argument(
+        "--path", choices=("integer", "fake_quant"),
+        help="quantized models: integer-only (int8 default) or float-simulated serving",
+    )  # fmt: skip
+    parser.add_argument(
+        "--requantization", choices=("gemmlowp", "float"), default="gemmlowp",
+        help="quantized int8 models: fixed-point (default) or ONNX Runtime's float requantization",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=1000, help="serving batch (default 1000)")
     parser.add_argument("--split", default="test", choices=("test", "train"))
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -31,12 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load, serve, print accuracy and loss."""
     model = load_model(args.model)
-    policy = Policy.preset(args.policy)
-    if args.mac:
-        policy = policy.with_mac(forward=args.mac)
     normalize = model.metadata.get("normalize", "standard")
     data = load(args.dataset, data_dir=args.data_dir, download=False, normalize=normalize)
-    result = evaluate(model, getattr(data, args.split), policy, batch_size=args.batch_size)
+    split = getattr(data, args.split)
+    if isinstance(model, QuantizedMLP):  # its scheme is its policy; --mac picks the MAC unit
+        if args.policy != "fp32":
+            raise ValueError(f"{args.model} is quantized ({model.scheme}); drop --policy")
+        result = model.evaluate(
+            split, path=args.path, mac=args.mac, requantization=args.requantization,
+            batch_size=args.batch_size,
+        )  # fmt: skip
+    else:
+        policy = Policy.preset(args.policy)
+        if args.mac:
+            policy = policy.with_mac(forward=args.mac)
+        result = evaluate(model, split, policy, batch_size=args.batch_size)
     if args.json:
         out = result.as_dict()
         out.update(model=args.model, dataset=data.name, split=args.split)

@@ -35,9 +35,18 @@ from mixprec.nn.numerics import (
     runs_as_blas,
     tensor_scale,
 )
+from mixprec.nn.observers import (
+    MinMaxObserver,
+    MSEObserver,
+    NotCalibratedError,
+    Observer,
+    PercentileObserver,
+)
+from mixprec.nn.onnx_export import export_onnx, onnx_predict, to_onnx  # onnx imported lazily
 from mixprec.nn.optim import SGD, Adam, Optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
-from mixprec.nn.ptq import QuantizedMLP, quantize
+from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, quantize
+from mixprec.nn.requant import Requantization
 from mixprec.nn.train import train, train_epochs
 from mixprec.nn.trainer import StepResult, Trainer
 
@@ -49,4 +58,6 @@ __all__ = [
     "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
     "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
     "softmax", "softmax_cross_entropy", "tensor_scale", "train", "train_epochs",
+    "SCHEMES", "Scheme", "Requantization", "MinMaxObserver", "MSEObserver", "NotCalibratedError",
+    "Observer", "PercentileObserver", "export_onnx", "onnx_predict", "to_onnx",
 ]  # fmt: skip

@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -139,7 +139,7 @@ def save(
         raise TypeError(f"cannot save a {type(model).__name__}; known kinds: {', '.join(_KINDS)}")
     kind = matches[0]
     writer = _KINDS[kind][1]
-    meta: dict[str, Any] = dict(metadata or {})
+    meta: dict[str, Any] = {**getattr(model, "metadata", {}), **(metadata or {})}
     meta["mixprec_version"] = __version__
     if policy is not None:
         p = Policy.preset(policy)
@@ -151,11 +151,23 @@ def save(
     arrays["format_version"] = np.array(FORMAT_VERSION, np.int64)
     arrays["kind"] = np.array(kind)
     arrays["metadata"] = np.array([json.dumps(meta, allow_nan=True)])
+    return atomic_write(path, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file through ``write(stream)`` into a temporary file beside ``path``, fsync it,
+    then rename it over ``path``: a reader never sees half a file, and an interrupted write
+    leaves the old file (or none) in place.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as stream:
-            np.savez(stream, **arrays)  # type: ignore[arg-type]  # (numpy's stub: allow_pickle)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

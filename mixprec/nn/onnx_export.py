@@ -228,23 +228,10 @@ def export_onnx(
     activations: str = "int8",
 ) -> Path:
     """Write ``model`` as an ONNX file (see :func:`to_onnx`), atomically; returns the path."""
-    import contextlib
-    import tempfile
+    from mixprec.nn.io import atomic_write
 
     proto = to_onnx(model, requantization, activations)
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(proto.SerializeToString())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
+    return atomic_write(path, lambda stream: stream.write(proto.SerializeToString()))
 
 
 def onnx_predict(
