@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeVar, Union
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class Special(str, enum.Enum):
@@ -60,25 +62,38 @@ class Overflow(str, enum.Enum):
     ERROR = "error"
 
 
-def _choice(enum_type: type[enum.Enum], value: object, what: str) -> enum.Enum:
-    """Convert a string (or the enum member itself) to ``enum_type``, with a helpful error."""
+def as_choice(enum_type: type[E], value: object, what: str, hint: str = "") -> E:
+    """Convert a string (or the enum member itself) to ``enum_type``, with a helpful error.
+
+    Args:
+        enum_type: a closed choice (a ``str`` enum).
+        value: the member or its string value.
+        what: what the value is, for the error (``"rounding mode"``, ``"Policy.scaling"``).
+        hint: appended to the list of allowed values in the error.
+
+    Raises:
+        ValueError: ``value`` is none of the choices; the message lists them.
+    """
     if isinstance(value, enum_type):
         return value
     try:
         return enum_type(value)
     except ValueError:
         allowed = ", ".join(repr(member.value) for member in enum_type)
-        raise ValueError(f"unknown {what} {value!r}; allowed: {allowed}") from None
+        raise ValueError(f"unknown {what} {value!r}; allowed: {allowed}{hint}") from None
+
+
+_choice = as_choice
 
 
 def as_rounding(value: Rounding | str) -> Rounding:
     """Accept a :class:`Rounding` or its string value."""
-    return _choice(Rounding, value, "rounding mode")  # type: ignore[return-value]
+    return as_choice(Rounding, value, "rounding mode")
 
 
 def as_overflow(value: Overflow | str) -> Overflow:
     """Accept an :class:`Overflow` or its string value."""
-    return _choice(Overflow, value, "overflow policy")  # type: ignore[return-value]
+    return as_choice(Overflow, value, "overflow policy")
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixprec.formats.spec import as_choice
+
 
 class OrderKind(str, enum.Enum):
     """How the products of one dot product are added (see :class:`Order`)."""
@@ -83,11 +85,5 @@ class Order:
 
 
 def _enum(enum_type: type[enum.Enum], value: object, what: str) -> enum.Enum:
-    if isinstance(value, enum_type):
-        return value
-    try:
-        return enum_type(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in enum_type)
-        extra = " (as 'chunked:N')" if enum_type is OrderKind else ""
-        raise ValueError(f"unknown {what} {value!r}; allowed: {allowed}{extra}") from None
+    hint = " (as 'chunked:N')" if enum_type is OrderKind else ""
+    return as_choice(enum_type, value, what, hint)

@@ -74,6 +74,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mixprec.formats import FP32, Format, IntFormat, Rounding, get_format
+from mixprec.formats.spec import as_choice
 from mixprec.mac import MAC
 
 __all__ = ["LossScaling", "MasterWeights", "Policy", "Scaling"]
@@ -102,13 +103,7 @@ class Scaling(str, enum.Enum):
 
 
 def _choice(kind: type[enum.Enum], value: object, field: str) -> Any:
-    if isinstance(value, kind):
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise ValueError(f"Policy.{field}={value!r} is not allowed; use one of {allowed}") from None
+    return as_choice(kind, value, f"Policy.{field}")
 
 
 def _mac(value: object, field: str) -> MAC:

@@ -64,15 +64,15 @@ def test_custom_policy_has_a_compact_summary() -> None:
     [
         (dict(weights="fp7"), "unknown format"),
         (dict(forward_mac="int8=>int32"), "MAC notation"),
-        (dict(master_weights="fp16"), "master_weights='fp16'.*'fp32', 'none'"),
-        (dict(loss_scaling="auto"), "loss_scaling='auto'"),
+        (dict(master_weights="fp16"), "Policy.master_weights 'fp16'.*'fp32', 'none'"),
+        (dict(loss_scaling="auto"), "Policy.loss_scaling 'auto'"),
         (dict(loss_scale=0.0), "loss_scale must be finite and > 0"),
         (dict(loss_scale=float("inf")), "loss_scale must be finite"),
         (dict(growth_interval=0), "growth_interval must be >= 1"),
         (dict(update_rounding="toward_zero"), "'nearest_even' or 'stochastic'"),
         (dict(weights="int8"), "need a scale: pass scaling='per_tensor'"),
         (dict(gradients="int8", scaling="per_tensor"), "not supported in training"),
-        (dict(scaling="per_channel"), "scaling='per_channel'"),
+        (dict(scaling="per_channel"), "Policy.scaling 'per_channel'"),
     ],
 )
 def test_invalid_policies_are_rejected_with_a_hint(kwargs: dict, message: str) -> None:
