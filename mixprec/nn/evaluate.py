@@ -148,7 +148,13 @@ def evaluate(
 
     Raises:
         ValueError: as :func:`predict`.
+        TypeError: ``split`` has no images and labels.
     """
+    if not (hasattr(split, "images") and hasattr(split, "labels")):
+        raise TypeError(
+            f"evaluate takes a Split with images and labels (e.g. data.test), got "
+            f"{type(split).__name__}; for bare images use mixprec.nn.predict(model, images)"
+        )
     if _serves_itself(model, policy):
         return model.evaluate(split, batch_size=batch_size)  # type: ignore[attr-defined]
     logits, numerics = _logits(model, split.images, policy, batch_size)
