@@ -77,21 +77,29 @@ def _serves_itself(model: Any, policy: Policy | str | None) -> bool:
     return True
 
 
+def image_batch(images: Any, width: int) -> np.ndarray:
+    """``images`` as a float32 ``(n, width)`` array (one flat image becomes a batch of one).
+
+    Raises:
+        ValueError: another shape; the message says how to flatten.
+    """
+    x = np.asarray(images)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != width:
+        raise ValueError(
+            f"images must have shape (n, {width}), got {x.shape}; flatten them with "
+            "images.reshape(len(images), -1)"
+        )
+    return x.astype(np.float32, copy=False)
+
+
 def _logits(
     model: MLP, images: np.ndarray, policy: Policy | str | None, batch_size: int
 ) -> tuple[np.ndarray, Numerics]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    images = np.asarray(images)
-    if images.ndim == 1:
-        images = images[None, :]
-    if images.ndim != 2 or images.shape[1] != model.sizes[0]:
-        raise ValueError(
-            f"images must have shape (n, {model.sizes[0]}), got {images.shape}; flatten them "
-            "with images.reshape(len(images), -1)"
-        )
-    if images.dtype != np.float32:
-        images = images.astype(np.float32)
+    images = image_batch(images, model.sizes[0])
     numerics = Numerics(Policy.preset(policy if policy is not None else "fp32"))
     out = np.empty((len(images), model.sizes[-1]), np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events

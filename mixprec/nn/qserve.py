@@ -33,7 +33,7 @@ import numpy as np
 
 from mixprec.formats import IntFormat, to_storage
 from mixprec.mac import MAC, MacStats
-from mixprec.nn.evaluate import Evaluation
+from mixprec.nn.evaluate import Evaluation, image_batch
 from mixprec.nn.layers import log_softmax
 from mixprec.nn.requant import (
     Requantization,
@@ -246,15 +246,7 @@ def _prepare(q: QuantizedMLP, images: Any, path: str | None) -> tuple[np.ndarray
             f"scheme {scheme} has no integer-only path (it needs int8 weights and activations); "
             "use path='fake_quant'"
         )
-    x = np.asarray(images)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[1] != q.sizes[0]:
-        raise ValueError(
-            f"images must have shape (n, {q.sizes[0]}), got {x.shape}; flatten them with "
-            "images.reshape(len(images), -1)"
-        )
-    return x.astype(np.float32, copy=False), path
+    return image_batch(images, q.sizes[0]), path
 
 
 def trace(
