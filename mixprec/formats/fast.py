@@ -28,6 +28,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import ml_dtypes
 import numpy as np
@@ -202,14 +203,21 @@ def _bits_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callab
     # carry. For formats with float32's exponent range (bf16, tf32) that is the whole story.
     clean_max = None
     library_cast = ml_dtypes.bfloat16 if (m, fmt.emin, fmt.emax) == (7, -126, 127) else None
-    if not variable and fmt.has_subnormals and mode is Rounding.NEAREST_EVEN:
+    if fmt.has_subnormals and mode is Rounding.NEAREST_EVEN:
         kept_is_odd = (int(max_bits) >> base) & 1
         clean_max = np.uint32(int(max_bits) + (1 << base) // 2 - kept_is_odd).view(np.float32)
+    # Formats with a narrower exponent range (fp16) take the magic-constant route instead.
+    magic = magic_constants(fmt) if variable and clean_max is not None else None
 
     def block(out: np.ndarray, b: np.ndarray, rand: np.ndarray | None = None) -> None:
         n = b.size
         scratch = _scratch()
-        if clean_max is not None:
+        if magic is not None:
+            x = b.view(np.float32)
+            if x.max(initial=0) <= clean_max and -x.min(initial=0) <= clean_max:  # NaN: False
+                round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
+                return
+        elif clean_max is not None:
             magnitude = np.abs(b.view(np.float32), out=scratch[0][:n].view(np.float32))
             if magnitude.max(initial=0) <= clean_max:
                 if library_cast is not None:  # the same rounding, tested bit for bit, in C++
@@ -292,6 +300,81 @@ def _bits_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callab
         np.bitwise_or(rounded, sign, out=out)
 
     return block
+
+
+class Magic(NamedTuple):
+    """Constants of :func:`round_by_magic` for one format (see :func:`magic_constants`)."""
+
+    scale_down: np.float32  # 2**-(127 + emin): the format's first normal binade -> float32's last
+    # subnormal binade
+    offset: np.uint32  # added to the exponent bits of the scaled-down input: the pattern of c
+    signed_zero: bool  # whether -0 exists (else a negative value rounding to zero gives +0)
+
+
+@functools.lru_cache(maxsize=64)
+def magic_constants(fmt: FloatFormat) -> Magic | None:
+    """The constants of the magic-constant rounding to ``fmt``, or None where it does not apply.
+
+    It needs subnormals, 1 to 20 mantissa bits, ``-126 <= emin <= 22`` (float32 subnormal
+    inputs then lie below the smallest normal; the scale factor is a float32) and
+    ``emax <= 104 + m``, which keeps ``c`` finite.
+    """
+    m = fmt.mantissa_bits
+    if not (
+        fmt.has_subnormals
+        and fmt.is_signed
+        and 1 <= m <= 20
+        and -126 <= fmt.emin <= 22
+        and fmt.emax <= 104 + m
+    ):
+        return None
+    return Magic(
+        scale_down=np.float32(2.0 ** (-127 - fmt.emin)),
+        offset=np.uint32(((fmt.emin + 150 - m) << 23) | 0x400000),
+        signed_zero=fmt.has_negative_zero,
+    )
+
+
+def round_by_magic(
+    out: np.ndarray, x: np.ndarray, magic: Magic, work: np.ndarray, sign: np.ndarray
+) -> None:
+    """Round float32 ``x`` to nearest-even on the grid of a format into float32 ``out``.
+
+    Valid when every ``|x|`` is at most the format's largest magnitude that does not round
+    past its max (the caller checks; NaN and inf excluded). ``work`` and ``sign``: uint32
+    scratch of ``x``'s size. Seven float32-speed passes, no comparison or select.
+
+    **Why it is exact.** Let ``e`` be the binade of ``|x|`` (``2**e <= |x| < 2**(e+1)``),
+    ``e' = max(e, emin)`` and ``q = 2**(e' - m)`` the format's spacing there, ``m`` its
+    mantissa bits. With ``c = 1.5 * 2**(e' + 23 - m)``, ``|x| < 2**(e'+1) <= c/3`` (m <= 20)
+    keeps ``x + c`` inside c's binade ``[2**(e'+23-m), 2**(e'+24-m))``, where the float32
+    spacing is exactly ``q``: the float32 addition rounds ``x`` to the nearest multiple of
+    ``q``, ties to even (``c / q = 3 * 2**(22-m)`` is even, so parities agree). Multiples of
+    ``q`` in binade ``e'`` are exactly the format's values there (its subnormals below
+    ``emin``), so ``fl(x + c) = c + RNE(x)`` and ``fl(x + c) - c`` is exact (Sterbenz).
+
+    ``c`` is built without a comparison: ``x * 2**-(127+emin)`` puts the format's first normal
+    binade and everything below it into float32's subnormals, whose exponent bits are 0, and
+    each binade above at exponent bits ``e - emin``; adding ``offset`` to those exponent bits
+    gives c's pattern (an exponent field of at most ``emax + 150 - m <= 254``). One corner: the
+    float32 just below ``2**(emin+1)`` scales to the midpoint below float32's smallest normal
+    and rounds up to it, giving the next binade's ``c`` (spacing ``2q``); the result is still
+    right: both grids round it to ``2**(emin+1)``, a value of both, ``2**(emin-23)`` away.
+
+    A result of zero comes out +0; the sign of ``x`` is then put back (``-0`` for negative
+    inputs) in formats that have ``-0``.
+    """
+    with np.errstate(under="ignore"):
+        c = np.multiply(x, magic.scale_down, out=work.view(np.float32))
+    bits = c.view(np.uint32)
+    bits &= _INF  # exponent bits only
+    bits += magic.offset
+    np.add(x, c, out=out)
+    out -= c
+    if magic.signed_zero:
+        np.bitwise_and(x.view(np.uint32), _SIGN, out=sign)
+        out_bits = out.view(np.uint32)
+        out_bits |= sign
 
 
 _LOCAL = threading.local()

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 import mixprec as mp
 from mixprec.formats import fast, quantize_reference
-from tests.formats.conftest import DETERMINISTIC, SMALL_FLOAT_FORMATS, assert_same, midpoint_probes
+from tests.formats.conftest import (
+    DETERMINISTIC,
+    SMALL_FLOAT_FORMATS,
+    all_values,
+    assert_same,
+    midpoint_probes,
+)
 
 FAST_FORMATS = [
     f.name for f in mp.list_formats() if not f.is_integer and fast.fits_float32(f) and f.bits < 32
@@ -50,6 +56,66 @@ def test_table_path_equals_bits_path_on_all_table_keys(name: str, rounding: str)
     by_table = fast.round_by_table(u, fmt, mode, policy).view(np.float32)
     by_bits = fast.round_by_bits(u, fmt, mode, policy, None).view(np.float32)
     assert_same(by_table, by_bits, u.view(np.float32), name)
+
+
+MAGIC_FORMATS = [name for name in FAST_FORMATS if fast.magic_constants(mp.get_format(name))]
+
+
+def _clean_limit(fmt: mp.FloatFormat) -> float:
+    """The largest float32 that rounds to nearest-even without passing ``fmt.max``."""
+    finite = all_values(fmt)
+    finite = finite[np.isfinite(finite)]
+    tie = np.float32(fmt.max + (fmt.max - finite[-2]) / 2)
+    below = np.nextafter(tie, np.float32(0))
+    max_is_odd = (int(np.float32(fmt.max).view(np.uint32)) >> (23 - fmt.mantissa_bits)) & 1
+    return float(below if max_is_odd else tie)  # a tie rounds to the even neighbour
+
+
+@pytest.mark.parametrize("name", MAGIC_FORMATS)
+def test_magic_path_equals_reference_where_it_applies(name: str) -> None:
+    """The magic-constant rounding, called directly, on every probe it may be given."""
+    fmt = mp.get_format(name)
+    magic = fast.magic_constants(fmt)
+    assert magic is not None
+    corner = np.float32(2.0 ** (fmt.emin + 1))  # its float32 predecessor: the corner case
+    tiny = np.float32(fmt.smallest_subnormal)
+    extra = np.array(
+        [np.nextafter(corner, np.float32(0)), tiny / 2, np.nextafter(tiny / 2, np.float32(1))],
+        dtype=np.float32,
+    )
+    zeros = np.array([0.0, -0.0, 1e-45, -1e-45], dtype=np.float32)
+    x = np.concatenate([_random_float32(50_000, 5), midpoint_probes(fmt), extra, -extra, zeros])
+    with np.errstate(invalid="ignore"):
+        x = x[np.abs(x) <= _clean_limit(fmt)]  # the caller's condition (it also drops NaN)
+    out = np.empty_like(x)
+    fast.round_by_magic(out, x, magic, np.empty(x.size, np.uint32), np.empty(x.size, np.uint32))
+    assert_same(out, quantize_reference(x, fmt, "nearest_even", "inf"), x, name)
+
+
+def test_magic_path_is_taken_and_exact_for_fp16_against_numpy() -> None:
+    """Clean blocks (every magnitude in range) go the magic route; numpy's cast agrees."""
+    fmt = mp.get_format("fp16")
+    assert fast.magic_constants(fmt) is not None
+    x = _random_float32(500_000, 9)
+    x = x[np.abs(x) <= _clean_limit(fmt)]
+    assert np.isfinite(x).all() and x.size > 100_000
+    got = mp.quantize(x, "fp16")
+    assert_same(got, x.astype(np.float16).astype(np.float32), x, "fp16 clean")
+
+
+@pytest.mark.parametrize("name", ["fp32", "bf16", "e8m0", "uint8", "e5m2nosub", "fp8_e4m3fnuz"])
+def test_magic_constants_refuse_formats_outside_the_proof(name: str) -> None:
+    if name == "e5m2nosub":
+        fmt = mp.FloatFormat(
+            name="e5m2nosub", exponent_bits=5, mantissa_bits=2, has_subnormals=False
+        )
+    else:
+        fmt = mp.get_format(name)
+    expected_none = name != "fp8_e4m3fnuz"  # fnuz: no -0, the result keeps +0
+    constants = fast.magic_constants(fmt) if isinstance(fmt, mp.FloatFormat) else None
+    assert (constants is None) == expected_none
+    if constants is not None:
+        assert not constants.signed_zero
 
 
 def test_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
