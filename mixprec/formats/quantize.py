@@ -129,16 +129,31 @@ def quantize(
 
     values = as_float_array(x)
     if values.dtype == np.float32 and fast.fits_float32(fmt):
-        return _quantize_float32(values, fmt, mode, policy, rng)
+        return quantize_float32(values, fmt, mode, policy, rng)
     with np.errstate(invalid="ignore"):  # float32 signaling NaNs become quiet NaNs
         wide = values.astype(np.float64)
     return quantize_reference(wide, fmt, mode, policy, rng)
 
 
-def _quantize_float32(
-    x: np.ndarray, fmt: Format, mode: Rounding, overflow: Overflow, rng: np.random.Generator | None
+def quantize_float32(
+    x: np.ndarray,
+    fmt: Format,
+    mode: Rounding,
+    overflow: Overflow,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """float32 in, float32 out, by the fastest exact path that applies."""
+    """:func:`quantize` of a float32 array, without its argument checks: for inner loops.
+
+    float32 in, float32 out, by the fastest exact path that applies (the one :func:`quantize`
+    takes). The caller guarantees what :func:`quantize` would check: ``fmt``, ``mode`` and
+    ``overflow`` are the objects (not names) and valid together, every value of ``fmt`` is a
+    float32 (``mixprec.formats.fast.fits_float32``), and ``rng`` is a Generator when ``mode``
+    is stochastic.
+
+    >>> quantize_float32(np.float32([1.0, 1.1]), get_format("fp16"), Rounding.NEAREST_EVEN,
+    ...                  Overflow.INF).tolist()
+    [1.0, 1.099609375]
+    """
     shape = x.shape
     u = np.ascontiguousarray(x).reshape(-1).view(np.uint32)
     if isinstance(fmt, FloatFormat):
