@@ -7,6 +7,7 @@ import json
 
 from mixprec.data import DATASETS, load
 from mixprec.nn import MLP, Policy, TrainingInterrupted, save, train
+from mixprec.nn.schedule import Schedule
 
 HELP = "train the book's MLP (784-128-32-10) under a precision policy and save it (.npz)"
 
@@ -21,7 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="base learning rate (default: the optimizer's, 0.05 for sgd, 0.001 for adam)",
+    )
+    parser.add_argument(
+        "--schedule",
+        default="cosine",
+        choices=[schedule.value for schedule in Schedule],
+        help="learning rate per epoch: cosine decay from --lr (default), or constant",
+    )
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0, help="initialization and shuffling seed")
     parser.add_argument(
@@ -43,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         history = train(
             model, data, policy=policy, epochs=args.epochs, batch_size=args.batch_size,
-            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, seed=args.seed,
-            progress=not args.no_progress,
+            optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+            momentum=args.momentum, seed=args.seed, progress=not args.no_progress,
         )  # fmt: skip
     except TrainingInterrupted as interrupted:
         history, status = interrupted.history, 130

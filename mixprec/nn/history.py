@@ -14,7 +14,8 @@ class History:
 
     Attributes:
         policy: ``str`` of the policy.
-        config: the arguments of ``train`` (epochs, batch size, optimizer, lr, ...).
+        config: the arguments of ``train`` (epochs, batch size, optimizer, lr, schedule, ...),
+            with ``lr`` resolved (the optimizer's default when ``train`` got none).
         loss: mean training loss over the epoch's steps.
         train_accuracy: accuracy on the training batches as they were seen.
         accuracy: accuracy on the evaluation split after the epoch (empty without one).

@@ -2,7 +2,11 @@
 
 An optimizer turns gradients into *updates*, the arrays added to the parameters; the training
 loop rounds each update to the policy's update format and adds it (to the float32 master weights,
-or, without a master copy, rounds the sum into the weight format).
+or, without a master copy, rounds the sum into the weight format). ``train`` sets the learning
+rate of each epoch with ``set_lr`` (see :mod:`mixprec.nn.schedule`).
+
+Default learning rates (``DEFAULT_LR``): 0.05 for SGD and 0.001 for Adam, the rates that
+``train`` uses when given none (why these: :mod:`mixprec.nn.train`).
 """
 
 from __future__ import annotations
@@ -12,14 +16,44 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SGD", "Adam", "Optimizer", "make_optimizer"]
+from mixprec.formats.spec import as_choice
+
+__all__ = ["DEFAULT_LR", "SGD", "Adam", "Optimizer", "default_lr", "make_optimizer"]
+
+
+class OptimizerName(str, enum.Enum):
+    SGD = "sgd"
+    ADAM = "adam"
+
+
+DEFAULT_LR = {OptimizerName.SGD: 0.05, OptimizerName.ADAM: 0.001}
+
+
+def _check_lr(lr: float) -> None:
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
 
 
 class Optimizer:
-    """Base class: ``updates(grads)`` returns one update array per parameter."""
+    """Base class: ``updates(grads)`` returns one update array per parameter.
+
+    Attributes:
+        lr: the learning rate of the next updates (``set_lr`` changes it).
+    """
+
+    lr: float | np.float32
 
     def updates(self, grads: Sequence[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
+
+    def set_lr(self, lr: float) -> None:
+        """Use learning rate ``lr`` (> 0) from the next update on.
+
+        Raises:
+            ValueError: ``lr`` is not > 0.
+        """
+        _check_lr(lr)
+        self.lr = float(lr)
 
 
 class SGD(Optimizer):
@@ -33,19 +67,29 @@ class SGD(Optimizer):
         momentum: in [0, 1).
 
     Attributes:
+        lr, momentum: as float32 scalars.
         velocity_: float32 arrays, one per parameter.
 
     Raises:
         ValueError: ``lr`` or ``momentum`` out of range.
     """
 
-    def __init__(self, shapes: Sequence[tuple[int, ...]], lr: float = 0.01, momentum: float = 0.9):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+    def __init__(
+        self,
+        shapes: Sequence[tuple[int, ...]],
+        lr: float = DEFAULT_LR[OptimizerName.SGD],
+        momentum: float = 0.9,
+    ):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.lr, self.momentum = np.float32(lr), np.float32(momentum)
+        self.set_lr(lr)
+        self.momentum = np.float32(momentum)
         self.velocity_ = [np.zeros(shape, np.float32) for shape in shapes]
+
+    def set_lr(self, lr: float) -> None:
+        """Use learning rate ``numpy.float32(lr)`` (``lr`` > 0) from the next update on."""
+        _check_lr(lr)
+        self.lr = np.float32(lr)
 
     def updates(self, grads: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The new velocities (the gradients are scaled by ``lr`` in place)."""
@@ -61,6 +105,8 @@ class Adam(Optimizer):
     + eps)``.
 
     Attributes:
+        lr: the learning rate, a Python float (the step size is computed in float64, then used
+            as float32).
         m_, v_: first and second moments (float32), one per parameter.
         steps_: updates computed so far.
     """
@@ -68,16 +114,15 @@ class Adam(Optimizer):
     def __init__(
         self,
         shapes: Sequence[tuple[int, ...]],
-        lr: float = 0.001,
+        lr: float = DEFAULT_LR[OptimizerName.ADAM],
         beta1: float = 0.9,
         beta2: float = 0.999,
         eps: float = 1e-8,
     ):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {beta1}, {beta2}")
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.set_lr(lr)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m_ = [np.zeros(shape, np.float32) for shape in shapes]
         self.v_ = [np.zeros(shape, np.float32) for shape in shapes]
         self.steps_ = 0
@@ -99,26 +144,52 @@ class Adam(Optimizer):
         return out
 
 
-class OptimizerName(str, enum.Enum):
-    SGD = "sgd"
-    ADAM = "adam"
+def _optimizer_name(name: str) -> OptimizerName:
+    return as_choice(OptimizerName, str(name).lower(), "optimizer")
+
+
+def default_lr(optimizer: str | Optimizer) -> float:
+    """The learning rate ``train`` uses when given none: ``DEFAULT_LR`` by name, or an
+    ``Optimizer``'s own ``lr``.
+
+    >>> default_lr("sgd"), default_lr("adam")
+    (0.05, 0.001)
+
+    Raises:
+        ValueError: an unknown name (the message lists the optimizers), or an ``Optimizer``
+            without an ``lr`` attribute (pass ``lr=`` explicitly).
+    """
+    if isinstance(optimizer, Optimizer):
+        lr = getattr(optimizer, "lr", None)
+        if lr is None:
+            raise ValueError(
+                f"{type(optimizer).__name__} has no lr attribute; pass the learning rate "
+                "explicitly (lr=...)"
+            )
+        return float(lr)
+    return DEFAULT_LR[_optimizer_name(optimizer)]
 
 
 def make_optimizer(
-    name: str | Optimizer, shapes: Sequence[tuple[int, ...]], lr: float, momentum: float
+    name: str | Optimizer,
+    shapes: Sequence[tuple[int, ...]],
+    lr: float | None,
+    momentum: float,
 ) -> Optimizer:
     """``"sgd"`` (with ``momentum``) or ``"adam"`` (``momentum`` is its beta1) for ``shapes``.
 
+    ``lr=None`` means :func:`default_lr`. An ``Optimizer`` is returned as it is, its learning
+    rate set to ``lr`` when one is given.
+
     Raises:
-        ValueError: an unknown name (the message lists the optimizers).
+        ValueError: an unknown name (the message lists the optimizers), ``lr`` not > 0.
     """
     if isinstance(name, Optimizer):
+        if lr is not None:
+            name.set_lr(lr)
         return name
-    try:
-        kind = OptimizerName(str(name).lower())
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in OptimizerName)
-        raise ValueError(f"unknown optimizer {name!r}; use one of {allowed}") from None
+    kind = _optimizer_name(name)
+    lr = DEFAULT_LR[kind] if lr is None else lr
     if kind is OptimizerName.SGD:
         return SGD(shapes, lr=lr, momentum=momentum)
     return Adam(shapes, lr=lr, beta1=momentum)

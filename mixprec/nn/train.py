@@ -1,6 +1,19 @@
 """``train``: epochs of minibatch training under a precision policy, with evaluation.
 
-See :class:`~mixprec.nn.trainer.Trainer` for what one step does. Randomness comes from
+See :class:`~mixprec.nn.trainer.Trainer` for what one step does. The learning rate is set at the
+start of each epoch by the schedule (:mod:`mixprec.nn.schedule`): with ``"cosine"`` (the
+default), epoch ``e`` (0-based) of ``E`` runs at ``lr * 0.5 * (1 + cos(pi * e / E))``, computed in
+float64 and used by SGD as ``numpy.float32``; ``"constant"`` keeps ``lr``.
+
+The default recipe, SGD with momentum 0.9, lr 0.05 and the cosine schedule (batch 128), was chosen
+for the book's MLP on a validation split of Fashion-MNIST (train on the first 50,000 training
+images, evaluate on the last 10,000; 10 epochs, 5 seeds), not on the test set: cosine with lr
+0.02, 0.05, 0.1 reached 88.84, 89.08 and 88.59 %; a constant lr 0.01 (the earlier default), 0.02
+or 0.05 reached 88.12, 88.12 and 87.78 %; Adam at a constant 0.001 88.24 %. On the test set the
+recipe gives 88.67 ± 0.13 % (5 seeds) against 87.78 % for a constant 0.01. Adam's default lr is
+0.001.
+
+Randomness comes from
 ``numpy.random.default_rng(seed)``: its first spawned child shuffles the training set each epoch,
 its second draws the stochastic rounding. The same seed, policy and data give the same history,
 bit for bit.
@@ -24,8 +37,9 @@ from mixprec.nn.evaluate import evaluate
 from mixprec.nn.history import History, TrainingInterrupted
 from mixprec.nn.model import MLP
 from mixprec.nn.numerics import Rounder, Scaled, tensor_scale
-from mixprec.nn.optim import Optimizer
+from mixprec.nn.optim import Optimizer, default_lr
 from mixprec.nn.policy import Policy
+from mixprec.nn.schedule import Schedule, as_schedule, epoch_lr
 from mixprec.nn.trainer import NO_GUARD, InterruptGuard, Trainer
 
 __all__ = ["train", "train_epochs"]
@@ -143,7 +157,8 @@ def train(
     epochs: int = 10,
     batch_size: int = 128,
     optimizer: str | Optimizer = "sgd",
-    lr: float = 0.01,
+    lr: float | None = None,
+    schedule: Schedule | str = "cosine",
     momentum: float = 0.9,
     seed: int = 0,
     progress: bool = True,
@@ -157,8 +172,10 @@ def train(
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         epochs: passes over the training set.
         batch_size: examples per step (the last step of an epoch takes the remainder).
-        optimizer: ``"sgd"`` (momentum) or ``"adam"``.
-        lr: learning rate.
+        optimizer: ``"sgd"`` (momentum), ``"adam"`` or an ``Optimizer``.
+        lr: the base learning rate (the first epoch's); ``None``: 0.05 for ``"sgd"``, 0.001
+            for ``"adam"``, an ``Optimizer``'s own ``lr`` (see the module docstring).
+        schedule: ``"cosine"`` (decay per epoch) or ``"constant"``, see the module docstring.
         momentum: SGD momentum (Adam's beta1).
         seed: shuffling and stochastic rounding (see the module docstring).
         progress: show a tqdm bar (none when tqdm is not installed).
@@ -166,15 +183,16 @@ def train(
             under the same policy after each epoch.
 
     Returns:
-        A :class:`History`.
+        A :class:`History`; its ``config`` holds the arguments, with ``lr`` resolved.
 
     Raises:
-        ValueError: a serving-only policy, an unknown optimizer or split, sizes that do not fit.
+        ValueError: a serving-only policy, an unknown optimizer, schedule or split, sizes that do
+            not fit.
         TrainingInterrupted: on Ctrl-C, with the history of the completed epochs.
     """
     run = train_epochs(
-        model, data, policy, epochs, batch_size, optimizer, lr, momentum, seed, progress,
-        eval_split,
+        model, data, policy, epochs, batch_size, optimizer=optimizer, lr=lr, schedule=schedule,
+        momentum=momentum, seed=seed, progress=progress, eval_split=eval_split,
     )  # fmt: skip
     while True:
         try:
@@ -190,7 +208,8 @@ def train_epochs(
     epochs: int = 10,
     batch_size: int = 128,
     optimizer: str | Optimizer = "sgd",
-    lr: float = 0.01,
+    lr: float | None = None,
+    schedule: Schedule | str = "cosine",
     momentum: float = 0.9,
     seed: int = 0,
     progress: bool = True,
@@ -214,11 +233,13 @@ def train_epochs(
             f"the data has {split.images.shape[1]} features but the model takes {model.sizes[0]}"
         )
     evaluation_split = _eval_split(data, eval_split)
+    schedule = as_schedule(schedule)
+    lr = float(lr) if lr is not None else default_lr(optimizer)
     shuffle_rng, rounding_rng = np.random.default_rng(seed).spawn(2)
     trainer = Trainer(model, policy, optimizer, lr, momentum, rounding_rng)
     config = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, seed=seed,
-        optimizer=optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+        epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, momentum=momentum,
+        seed=seed, optimizer=optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
         sizes=list(model.sizes), n_train=len(split),
     )  # fmt: skip
     history = History(policy=str(trainer.policy), config=config)
@@ -228,6 +249,7 @@ def train_epochs(
         with InterruptGuard() as guard:
             trainer.interrupts = guard
             for epoch in range(epochs):
+                trainer.optimizer.set_lr(epoch_lr(lr, epoch, epochs, schedule))
                 _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size,
                        _progress(steps, f"epoch {epoch + 1}/{epochs}", progress))  # fmt: skip
                 if evaluation_split is not None:

@@ -109,12 +109,15 @@ class Trainer:
             first rounded into the weight format.
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         optimizer: ``"sgd"``, ``"adam"`` or an ``Optimizer``.
-        lr: learning rate.
+        lr: learning rate; ``None``: 0.05 for ``"sgd"``, 0.001 for ``"adam"``, an
+            ``Optimizer``'s own (``mixprec.nn.optim.default_lr``). ``train`` changes it epoch by
+            epoch through ``optimizer.set_lr``.
         momentum: SGD momentum (Adam's beta1).
         seed: an int or ``numpy.random.Generator`` for stochastic rounding.
         count_events: collect the MACs' event counters.
 
     Attributes:
+        optimizer: the ``Optimizer`` (``optimizer.set_lr`` changes the learning rate).
         loss_scale_: the current loss scale.
         clean_steps_: steps since the scale last changed (dynamic scaling).
         steps_, skipped_steps_: steps taken, and skipped for inf/NaN gradients.
@@ -128,7 +131,7 @@ class Trainer:
         model: MLP,
         policy: Policy | str | None = None,
         optimizer: str | Optimizer = "sgd",
-        lr: float = 0.01,
+        lr: float | None = None,
         momentum: float = 0.9,
         seed: int | np.random.Generator = 0,
         count_events: bool = True,

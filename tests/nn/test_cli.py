@@ -23,6 +23,8 @@ def test_train_then_evaluate(synthetic_dir: Path, tmp_path: Path, capsys) -> Non
     model = load(out)
     assert isinstance(model, MLP) and model.metadata["policy"] == "bf16"
     assert len(model.metadata["history"]["accuracy"]) == 2
+    config = model.metadata["history"]["config"]
+    assert (config["optimizer"], config["lr"], config["schedule"]) == ("sgd", 0.05, "cosine")
 
     for policy, batch in [("fp32", "1000"), ("fp8", "1"), ("int8", "37")]:
         code = main(["evaluate", str(out), "--dataset", "fashion-mnist", "--data-dir",
@@ -48,6 +50,20 @@ def test_errors_are_reported(synthetic_dir: Path, tmp_path: Path, capsys) -> Non
     assert "not a readable mixprec model file" in capsys.readouterr().err
     assert main(["train", "--data-dir", str(synthetic_dir), "--policy", "fp7"]) == 2
     assert "Presets" in capsys.readouterr().err
+
+
+def test_train_schedule_and_lr(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["train", "--data-dir", str(synthetic_dir), "--epochs", "1", "--out",
+            str(tmp_path / "m.npz"), "--no-progress", "--json"]  # fmt: skip
+    assert main([*args, "--schedule", "constant", "--lr", "0.02"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["lr"], config["schedule"]) == (0.02, "constant")
+    assert main([*args, "--optimizer", "adam"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["optimizer"], config["lr"], config["schedule"]) == ("adam", 0.001, "cosine")
+    with pytest.raises(SystemExit):
+        main([*args, "--schedule", "linear"])
+    assert "invalid choice: 'linear'" in capsys.readouterr().err
 
 
 def test_memory(capsys) -> None:

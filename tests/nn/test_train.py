@@ -377,3 +377,75 @@ def test_train_epochs_is_train_one_epoch_at_a_time(synthetic: Dataset) -> None:
     assert seen == [1, 2, 3] and history.loss == expected.loss
     assert all(np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # both runs ended
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_each_epoch_runs_at_the_scheduled_rate(synthetic: Dataset, schedule: str) -> None:
+    import math
+
+    from mixprec.nn import SGD, train_epochs
+
+    model = MLP.book(seed=0)
+    sgd = SGD([p.shape for p in model.parameters()], lr=1.0)  # lr=0.1 below replaces it
+    seen, rates = [], []
+    original = sgd.updates
+
+    def updates(grads):
+        rates.append(sgd.lr)
+        return original(grads)
+
+    sgd.updates = updates  # type: ignore[method-assign]
+    run = train_epochs(model, synthetic, "fp32", epochs=4, optimizer=sgd, lr=0.1,
+                       schedule=schedule, progress=False, eval_split=None)  # fmt: skip
+    for history in run:  # the rate of the epoch just run
+        seen.append((history.epochs, sgd.lr))
+    cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    expected = [np.float32(lr if schedule == "cosine" else 0.1) for lr in cosine]
+    assert seen == list(zip([1, 2, 3, 4], expected, strict=True))
+    assert all(type(lr) is np.float32 for _, lr in seen)
+    assert rates == [lr for lr in expected for _ in range(5)]  # 5 steps per epoch (600 images)
+    assert history.config["lr"] == 0.1 and history.config["schedule"] == schedule
+
+
+def test_fp32_training_with_the_cosine_schedule_is_plain_numpy_bit_for_bit(
+    synthetic: Dataset,
+) -> None:
+    """train() = a plain float32 loop with the same shuffling and epoch_lr = lr/2 (1 + cos)."""
+    import math
+
+    model, reference = MLP.book(seed=2), MLP.book(seed=2)
+    history = train(model, synthetic, "fp32", epochs=3, seed=2, progress=False, eval_split=None)
+    assert history.config["lr"] == 0.05 and history.config["schedule"] == "cosine"
+    velocity = [np.zeros_like(p) for p in reference.parameters()]
+    shuffle = np.random.default_rng(2).spawn(2)[0]
+    images, labels = synthetic.train.images, synthetic.train.labels
+    for epoch in range(3):
+        lr = 0.05 * 0.5 * (1 + math.cos(math.pi * epoch / 3))
+        order = shuffle.permutation(len(labels))
+        for lo in range(0, len(labels), 128):
+            index = order[lo : lo + 128]
+            plain_step(reference, images[index], labels[index], lr, 0.9, velocity)
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        assert np.array_equal(p, q)
+    constant = MLP.book(seed=2)
+    train(constant, synthetic, "fp32", epochs=3, seed=2, schedule="constant", progress=False,
+          eval_split=None)  # fmt: skip
+    assert not np.array_equal(constant.weights[0], model.weights[0])
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("sgd", 0.05), ("adam", 0.001)])
+def test_lr_none_is_the_optimizers_default(synthetic: Dataset, optimizer: str, lr: float) -> None:
+    small = synthetic.train[:128]
+    history = train(MLP.book(seed=0), small, "fp32", epochs=1, optimizer=optimizer,
+                    progress=False, eval_split=None)  # fmt: skip
+    assert history.config["lr"] == lr and history.config["schedule"] == "cosine"
+    a, b = MLP.book(seed=0), MLP.book(seed=0)
+    train(a, small, "fp32", epochs=2, optimizer=optimizer, progress=False, eval_split=None)
+    train(b, small, "fp32", epochs=2, optimizer=optimizer, lr=lr, progress=False,
+          eval_split=None)  # fmt: skip
+    assert all(np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_unknown_schedule_is_rejected(synthetic: Dataset) -> None:
+    with pytest.raises(ValueError, match=r"unknown schedule 'step'; allowed: 'constant', 'cosine'"):
+        train(MLP.book(), synthetic, epochs=1, schedule="step", progress=False)
