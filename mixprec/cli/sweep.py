@@ -54,7 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--seeds", metavar="N|LIST", help="a count (seeds 0..N-1) or a list: 0,5,9")
     grid.add_argument("--epochs", type=int)
     grid.add_argument("--batch-size", type=int)
-    grid.add_argument("--lr", type=float, help="learning rate")
+    grid.add_argument(
+        "--lr", type=float, help="base learning rate (default: the experiment's, else sgd's 0.05)"
+    )
+    grid.add_argument(
+        "--schedule",
+        choices=["constant", "cosine"],
+        help="learning rate per epoch: cosine decay from --lr, or constant (default: the "
+        "experiment's, else cosine)",
+    )
     grid.add_argument("--momentum", type=float)
     grid.add_argument("--dataset", choices=["auto", "fashion-mnist", "mnist"])
     grid.add_argument("--data-dir", metavar="DIR", help="look for the IDX files in DIR only")
@@ -118,6 +126,7 @@ def build_sweep(args: argparse.Namespace) -> Sweep:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        schedule=args.schedule,
         momentum=args.momentum,
         dataset=args.dataset,
         data_dir=args.data_dir,

@@ -338,7 +338,8 @@ def report_sweep(
         + (f" ({', '.join(limits)})" if limits else "")
         + f"; model {sweep.model}; {sweep.epochs} epoch{'s' * (sweep.epochs != 1)}, batch "
         f"{sweep.batch_size}, "
-        f"{sweep.optimizer} lr {sweep.lr:g} momentum {sweep.momentum:g}; seeds "
+        f"{sweep.optimizer} lr {sweep.resolved_lr:g} ({sweep.schedule} schedule) momentum "
+        f"{sweep.momentum:g}; seeds "
         f"{', '.join(map(str, sweep.seeds))}. Records: {len(records)} of {len(wanted)}"
         + ("." if len(records) == len(wanted) else " (incomplete: rerun to finish).")
     ]

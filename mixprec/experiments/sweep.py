@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from mixprec.experiments.store import record_key
+from mixprec.nn.optim import default_lr
+from mixprec.nn.schedule import Schedule, as_schedule
 
 __all__ = [
     "Cell",
@@ -59,7 +61,9 @@ class Sweep:
             (``"fp8_e4m3"``), a MAC override (``"int8->int16:wrap"``) or a post-training
             quantization scheme (``"ptq:int8-per-channel"``); see ``mixprec.experiments.serve``.
         seeds: the seeds; each seeds the initialization and the shuffling of one model.
-        epochs, batch_size, optimizer, lr, momentum: training settings (``mixprec.nn.train``).
+        epochs, batch_size, optimizer, lr, schedule, momentum: training settings
+            (``mixprec.nn.train``): ``lr=None`` is the optimizer's default (0.05 for SGD; see
+            ``resolved_lr``), ``schedule`` is ``"cosine"`` (decay per epoch) or ``"constant"``.
         normalize: input normalization (``mixprec.data.load``).
         train_limit: train on the first ``train_limit`` training images only (``None``: all).
         test_limit: evaluate on the first ``test_limit`` test images only (``None``: all).
@@ -76,7 +80,8 @@ class Sweep:
     epochs: int = 5
     batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.01
+    lr: float | None = None
+    schedule: str = "cosine"
     momentum: float = 0.9
     normalize: str = "standard"
     train_limit: int | None = None
@@ -104,9 +109,12 @@ class Sweep:
                 _positive_int(name, getattr(self, name))
         for name in ("lr", "momentum"):
             value = getattr(self, name)
+            if name == "lr" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
             set_(self, name, float(value))
+        set_(self, "schedule", as_schedule(self.schedule).value)
         if self.model != "book":
             _model_sizes(self.model)
 
@@ -146,20 +154,33 @@ class Sweep:
 
     # -- the grid ------------------------------------------------------------------------------
 
+    @property
+    def resolved_lr(self) -> float:
+        """The learning rate training starts with: ``lr``, or the optimizer's default."""
+        return self.lr if self.lr is not None else default_lr(self.optimizer)
+
     def inputs(self) -> dict[str, Any]:
-        """The settings that determine a result, besides (train, serve, seed)."""
-        return {
+        """The settings that determine a result, besides (train, serve, seed).
+
+        ``lr`` is resolved, so ``lr=None`` and the default it stands for give the same keys. The
+        schedule is left out when it is ``"constant"``, the only schedule before there was a
+        choice: results stored then keep their keys.
+        """
+        inputs = {
             "dataset": self.dataset,
             "model": self.model,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer,
-            "lr": self.lr,
+            "lr": self.resolved_lr,
             "momentum": self.momentum,
             "normalize": self.normalize,
             "train_limit": self.train_limit,
             "test_limit": self.test_limit,
         }
+        if self.schedule != Schedule.CONSTANT.value:
+            inputs["schedule"] = self.schedule
+        return inputs
 
     def key(self, train: str, serve: str, seed: int) -> str:
         """The store key of one record: a hash of ``inputs()`` and (train, serve, seed)."""

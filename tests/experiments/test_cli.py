@@ -28,6 +28,7 @@ def test_end_to_end_and_resume(
     printed = capsys.readouterr().out
     assert "| train | serve | seeds | accuracy % |" in printed
     assert "| fp32 | int8->int16:wrap | 2 |" in printed and "16 runs done, 0 already" in printed
+    assert "sgd lr 0.05 (cosine schedule) momentum 0.9" in printed
     records = ResultStore(out).read()
     assert len(records) == 16 and len({r["key"] for r in records}) == 16
     record = next(r for r in records if (r["train"], r["serve"]) == ("fp32", "int8->int16:wrap"))
@@ -110,6 +111,11 @@ def test_quick_uses_its_own_directory(tmp_path: Path) -> None:
     assert quick.test_limit == 2000
     assert build_sweep(parser.parse_args(["--quick", "--epochs", "2"])).epochs == 2
     assert build_sweep(parser.parse_args(["--seeds", "0,4"])).seeds == (0, 4)
+    assert (quick.lr, quick.schedule) == (book.lr, book.schedule) == (0.05, "cosine")
+    changed = build_sweep(parser.parse_args(["--schedule", "constant", "--lr", "0.02"]))
+    assert (changed.lr, changed.schedule) == (0.02, "constant")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--schedule", "step"])
     with pytest.raises(ValueError, match="--seeds"):
         build_sweep(parser.parse_args(["--seeds", "x"]))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mixprec.experiments import Sweep, list_experiments, load_experiment
+from mixprec.experiments import Sweep, list_experiments, load_experiment, record_key
 
 
 def test_grid_expansion_order_and_cells() -> None:
@@ -37,7 +37,9 @@ def test_keys_depend_on_results_inputs_only() -> None:
     key = sweep.key("fp32", "fp32", 0)
     assert sweep.replace(name="other", description="x", data_dir="/d").key("fp32", "fp32", 0) == key
     assert sweep.replace(serve=["fp32", "bf16"], seeds=4).key("fp32", "fp32", 0) == key
-    for change in ({"epochs": 2}, {"lr": 0.1}, {"test_limit": 100}, {"dataset": "mnist"}):
+    changes = ({"epochs": 2}, {"lr": 0.1}, {"schedule": "constant"}, {"test_limit": 100},
+               {"dataset": "mnist"})  # fmt: skip
+    for change in changes:
         assert sweep.replace(**change).key("fp32", "fp32", 0) != key
     assert sweep.key("fp32", "fp32", 1) != key and sweep.key("fp32", "bf16", 0) != key
 
@@ -53,6 +55,7 @@ def test_keys_depend_on_results_inputs_only() -> None:
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 1.5}, "batch_size"),
         ({"lr": -1}, "lr"),
+        ({"schedule": "step"}, "unknown schedule 'step'; allowed: 'constant', 'cosine'"),
         ({"dataset": "cifar"}, "fashion-mnist"),
         ({"optimizer": "adam"}, "sgd"),
         ({"model": "big"}, "784-256-10"),
@@ -62,6 +65,32 @@ def test_keys_depend_on_results_inputs_only() -> None:
 def test_bad_fields(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Sweep(**changes)
+
+
+def test_training_recipe_defaults() -> None:
+    sweep = Sweep()
+    assert (sweep.optimizer, sweep.lr, sweep.schedule, sweep.momentum) == ("sgd", None, "cosine",
+                                                                          0.9)  # fmt: skip
+    assert sweep.resolved_lr == 0.05 and sweep.replace(lr=0.2).resolved_lr == 0.2
+    inputs = sweep.inputs()
+    assert (inputs["lr"], inputs["schedule"]) == (0.05, "cosine")
+    # lr=None stands for the default: the same results, the same keys
+    assert Sweep(lr=0.05).key("fp32", "fp32", 0) == sweep.key("fp32", "fp32", 0)
+    assert Sweep(lr=0.05).model_key("fp32", 0) == sweep.model_key("fp32", 0)
+
+
+def test_stores_written_before_schedules_keep_their_keys() -> None:
+    """Results of the earlier recipe (lr 0.01, no schedule: constant) are found again."""
+    old = {"dataset": "fashion-mnist", "model": "book", "epochs": 5, "batch_size": 128,
+           "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "normalize": "standard",
+           "train_limit": None, "test_limit": None}  # fmt: skip
+    sweep = Sweep(dataset="fashion-mnist", lr=0.01, schedule="constant")
+    assert sweep.inputs() == old
+    assert sweep.key("fp32", "int8", 2) == record_key(
+        {**old, "train": "fp32", "serve": "int8", "seed": 2}
+    )
+    assert sweep.model_key("bf16", 1) == record_key({**old, "train": "bf16", "seed": 1})
+    assert sweep.replace(schedule="cosine").key("fp32", "int8", 2) != sweep.key("fp32", "int8", 2)
 
 
 def test_model_sizes() -> None:
@@ -104,6 +133,7 @@ def test_shipped_experiments() -> None:
         assert sweep.name == name and sweep.description
     book = load_experiment("book")
     assert book.train == ("fp32", "bf16", "fp16-amp", "fp8") and book.dataset == "auto"
+    assert (book.lr, book.schedule) == (0.05, "cosine")
     assert {"fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int8", "int8->int16:wrap"} <= set(
         book.serve
     )
@@ -112,3 +142,6 @@ def test_shipped_experiments() -> None:
 def test_as_dict_round_trip() -> None:
     sweep = Sweep(name="x", train=["fp32", "bf16"], seeds=[1, 2], test_limit=10)
     assert Sweep.from_dict(sweep.as_dict()) == sweep
+    assert sweep.as_dict()["lr"] is None and sweep.as_dict()["schedule"] == "cosine"
+    constant = sweep.replace(lr=0.02, schedule="constant")
+    assert Sweep.from_dict(constant.as_dict()) == constant
