@@ -1,8 +1,10 @@
 """The reference: the book's MLP in plain numpy float32, with nothing of mixprec in the loop.
 
 784-128-32-10, ReLU hidden layers, softmax output without a bias, cross-entropy loss, He-normal
-initialization, SGD with momentum 0.9, learning rate 0.01, batch 128, inputs standardized with
-one global mean and standard deviation (``mixprec.data.load(normalize="standard")``).
+initialization, SGD with momentum 0.9, batch 128, learning rate 0.05 with a cosine decay per epoch
+(epoch ``e`` of ``E`` at ``0.05 * 0.5 * (1 + cos(pi * e / E))``, as ``mixprec.nn.train``'s default
+schedule), inputs standardized with one global mean and standard deviation
+(``mixprec.data.load(normalize="standard")``).
 
 It draws its initial weights and its shuffling from ``numpy.random.default_rng(seed)`` in the same
 order as ``mixprec.nn.MLP`` and ``mixprec.nn.train``, and does the same float32 operations in the
@@ -16,6 +18,7 @@ Run: ``python benchmarks/plain_mlp.py [--epochs 10] [--seeds 3] [--data-dir DIR]
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from itertools import pairwise
 
@@ -35,25 +38,34 @@ def init(seed: int) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     return weights, biases
 
 
+def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
+    """The learning rate of ``epoch`` (0-based) of ``epochs``: cosine decay from ``lr``."""
+    return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
 class PlainMLP:
     """The reference's state (parameters, velocities, shuffling stream); ``epoch()`` runs one.
 
-    Seeded as ``mixprec.nn.MLP.book(seed)`` plus ``mixprec.nn.train(..., seed=seed)``.
+    Seeded as ``mixprec.nn.MLP.book(seed)`` plus ``mixprec.nn.train(..., seed=seed)``; ``lr`` is
+    the base learning rate, each epoch's comes from ``cosine_lr``.
     """
 
-    def __init__(self, seed: int = 0, lr: float = 0.01, momentum: float = 0.9) -> None:
+    def __init__(self, seed: int = 0, lr: float = 0.05, momentum: float = 0.9) -> None:
         self.weights, self.biases = init(seed)
         w1, w2, w3 = self.weights
         b1, b2, _ = self.biases
         self.params = [w1, b1, w2, b2, w3]
         self.velocity = [np.zeros_like(p) for p in self.params]
         self.rng = np.random.default_rng(seed).spawn(2)[0]  # as mixprec.nn.train: shuffling
-        self.lr, self.momentum = np.float32(lr), np.float32(momentum)
+        self.lr, self.momentum = lr, np.float32(momentum)
 
-    def epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 128) -> float:
-        """One pass over the shuffled data; returns its seconds."""
+    def epoch(
+        self, images: np.ndarray, labels: np.ndarray, batch_size: int = 128, lr: float | None = None
+    ) -> float:
+        """One pass over the shuffled data at learning rate ``lr`` (default the base ``self.lr``);
+        returns its seconds."""
         w1, b1, w2, b2, w3 = self.params
-        lr32, mu32 = self.lr, self.momentum
+        lr32, mu32 = np.float32(self.lr if lr is None else lr), self.momentum
         n = len(labels)
         start = time.perf_counter()
         order = self.rng.permutation(n)
@@ -98,9 +110,12 @@ class PlainMLP:
 def train(
     images: np.ndarray, labels: np.ndarray, epochs: int = 10, seed: int = 0
 ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[float]]:
-    """Train; returns weights, biases and the seconds of each epoch."""
+    """Train with the cosine schedule; returns weights, biases and the seconds of each epoch."""
     model = PlainMLP(seed)
-    seconds = [model.epoch(images, labels) for _ in range(epochs)]
+    seconds = [
+        model.epoch(images, labels, lr=cosine_lr(model.lr, epoch, epochs))
+        for epoch in range(epochs)
+    ]
     return model.weights, model.biases, seconds
 
 
