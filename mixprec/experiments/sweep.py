@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,12 +108,14 @@ class Sweep:
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        for name in ("lr", "momentum"):
+        for name, low, high in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0)):
             value = getattr(self, name)
             if name == "lr" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            if not (number and (low < value < high if name == "lr" else low <= value < high)):
+                allowed = "> 0" if name == "lr" else "in [0, 1)"
+                raise ValueError(f"{name} must be a number {allowed}, got {value!r}.")
             set_(self, name, float(value))
         set_(self, "schedule", as_schedule(self.schedule).value)
         if self.model != "book":
