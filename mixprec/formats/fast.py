@@ -109,6 +109,9 @@ def blockwise(func: Callable[..., None], u: np.ndarray, *extra: np.ndarray) -> n
     does not depend on the number of threads (each element's rounding is independent).
     """
     out = np.empty_like(u)
+    if u.size <= BLOCK:  # one block: no threads (most calls in a training step)
+        func(out, u, *extra)
+        return out
 
     def run(start: int, stop: int) -> None:
         for lo in range(start, stop, BLOCK):
@@ -142,6 +145,12 @@ def round_by_table(
     u: np.ndarray, fmt: FloatFormat, mode: Rounding, overflow: Overflow
 ) -> np.ndarray:
     """Round flat uint32 float32 patterns ``u``; returns uint32 float32 patterns."""
+    return blockwise(_table_kernel(fmt, mode, overflow), u)
+
+
+@functools.lru_cache(maxsize=64)
+def _table_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callable[..., None]:
+    """The block function of the table path for one (format, mode, overflow), built once."""
     table = _table(fmt, mode, overflow)
 
     def block(out: np.ndarray, b: np.ndarray) -> None:
@@ -153,7 +162,30 @@ def round_by_table(
         index |= np.not_equal(low, 0, out=scratch[5][:n])
         np.take(table, index, out=out)
 
-    return blockwise(block, u)
+    return block
+
+
+@functools.lru_cache(maxsize=256)
+def float32_path(
+    fmt: FloatFormat, mode: Rounding, overflow: Overflow
+) -> Callable[[np.ndarray, np.random.Generator | None], np.ndarray] | None:
+    """The fast path for (format, mode, overflow), resolved once: ``round(u, rng)`` on flat
+    uint32 float32 patterns, returning uint32 patterns; None when neither path applies."""
+    if table_path_applies(fmt, mode):
+        table_block = _table_kernel(fmt, mode, overflow)
+        return lambda u, rng: blockwise(table_block, u)
+    if not bits_path_applies(fmt):
+        return None
+    bits_block = _bits_kernel(fmt, mode, overflow)
+    if mode is Rounding.STOCHASTIC:
+
+        def stochastic(u: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+            if rng is None:
+                raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+            return blockwise(bits_block, u, random_bits(rng, u.size))
+
+        return stochastic
+    return lambda u, rng: blockwise(bits_block, u)
 
 
 # -- the bits path ---------------------------------------------------------------------------
@@ -206,20 +238,21 @@ def _bits_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callab
     if fmt.has_subnormals and mode is Rounding.NEAREST_EVEN:
         kept_is_odd = (int(max_bits) >> base) & 1
         clean_max = np.uint32(int(max_bits) + (1 << base) // 2 - kept_is_odd).view(np.float32)
-    # Formats with a narrower exponent range (fp16) take the magic-constant route instead.
+    # Formats with a narrower exponent range (fp16) take the magic-constant route instead, where
+    # it applies; others have no clean shortcut.
     magic = magic_constants(fmt) if variable and clean_max is not None else None
+    if variable and magic is None:
+        clean_max = None
 
     def block(out: np.ndarray, b: np.ndarray, rand: np.ndarray | None = None) -> None:
         n = b.size
         scratch = _scratch()
-        if magic is not None:
+        if clean_max is not None:
             x = b.view(np.float32)
             if x.max(initial=0) <= clean_max and -x.min(initial=0) <= clean_max:  # NaN: False
-                round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
-                return
-        elif clean_max is not None:
-            magnitude = np.abs(b.view(np.float32), out=scratch[0][:n].view(np.float32))
-            if magnitude.max(initial=0) <= clean_max:
+                if magic is not None:
+                    round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
+                    return
                 if library_cast is not None:  # the same rounding, tested bit for bit, in C++
                     out.view(np.float32)[...] = b.view(np.float32).astype(library_cast)
                     return

@@ -160,11 +160,9 @@ def quantize_float32(
         if fmt.mantissa_bits == 23 and fmt.emin == -126 and fmt.has_inf and fmt.is_signed:
             out = u.copy()  # fp32 itself: every float32 is a value, nothing overflows
             return out.view(np.float32).reshape(shape)
-        if fast.table_path_applies(fmt, mode):
-            return fast.round_by_table(u, fmt, mode, overflow).view(np.float32).reshape(shape)
-        if fast.bits_path_applies(fmt):
-            out = fast.round_by_bits(u, fmt, mode, overflow, rng)
-            return out.view(np.float32).reshape(shape)
+        path = fast.float32_path(fmt, mode, overflow)
+        if path is not None:
+            return path(u, rng).view(np.float32).reshape(shape)
     elif overflow is Overflow.SATURATE and mode in _FLOAT32_INTEGER_ROUNDING and fmt.frac_bits >= 0:
         # Scaling by 2**frac_bits is exact in float32 (or overflows to inf, which saturates), and
         # numpy's rint/trunc/ceil/floor of a float32 are exact.

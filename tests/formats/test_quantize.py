@@ -118,6 +118,19 @@ def test_magic_constants_refuse_formats_outside_the_proof(name: str) -> None:
         assert not constants.signed_zero
 
 
+@pytest.mark.parametrize("name", ["e6m21", "e5m22"])
+def test_clean_blocks_of_formats_without_the_magic_path(name: str) -> None:
+    """Narrow-range formats with 21-22 mantissa bits: no magic path, no clean shortcut."""
+    fmt = mp.get_format(name)
+    assert fast.magic_constants(fmt) is None and fast.bits_path_applies(fmt)
+    x = _random_float32(100_000, 13)
+    with np.errstate(invalid="ignore"):
+        x = x[np.abs(x) <= fmt.max / 2]  # every block clean: no NaN, inf or overflow
+    x = np.concatenate([x, np.float32([fmt.smallest_normal * 0.75, -fmt.smallest_subnormal / 3])])
+    got = mp.quantize(x, fmt)
+    assert_same(got, quantize_reference(x, fmt, "nearest_even", "saturate"), x, name)
+
+
 def test_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     x = _random_float32(300_000, 11)
     monkeypatch.setenv("MIXPREC_THREADS", "1")
