@@ -165,6 +165,15 @@ def _table_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Calla
     return block
 
 
+def clean_limit(fmt: FloatFormat) -> np.float32:
+    """The largest float32 that rounds to nearest-even without passing ``fmt.max``: the tie
+    above ``max`` when ``max``'s last kept bit is even (the tie then rounds down to it), else the
+    float32 just below that tie."""
+    max_bits = int(_bits(fmt.max))
+    kept_is_odd = (max_bits >> (23 - fmt.mantissa_bits)) & 1
+    return np.uint32(max_bits + (1 << (23 - fmt.mantissa_bits)) // 2 - kept_is_odd).view(np.float32)
+
+
 @functools.lru_cache(maxsize=256)
 def float32_path(
     fmt: FloatFormat, mode: Rounding, overflow: Overflow
@@ -173,7 +182,23 @@ def float32_path(
     uint32 float32 patterns, returning uint32 patterns; None when neither path applies."""
     if table_path_applies(fmt, mode):
         table_block = _table_kernel(fmt, mode, overflow)
-        return lambda u, rng: blockwise(table_block, u)
+        magic = magic_constants(fmt) if mode is Rounding.NEAREST_EVEN else None
+        if magic is None:
+            return lambda u, rng: blockwise(table_block, u)
+        limit = clean_limit(fmt)
+
+        def magic_or_table(out: np.ndarray, b: np.ndarray) -> None:
+            """Clean blocks (the usual case: scaled tensors) by the magic constant, which is
+            2-3x faster than the table's gather; others by the table."""
+            x = b.view(np.float32)
+            if x.max(initial=0) <= limit and -x.min(initial=0) <= limit:  # NaN: False
+                scratch = _scratch()
+                n = b.size
+                round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
+            else:
+                table_block(out, b)
+
+        return lambda u, rng: blockwise(magic_or_table, u)
     if not bits_path_applies(fmt):
         return None
     bits_block = _bits_kernel(fmt, mode, overflow)
@@ -233,11 +258,8 @@ def _bits_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callab
     # A block whose magnitudes are all at most `clean_max` (no NaN, inf or overflow) rounds to
     # nearest even on the signed patterns directly: the sign bit rides along, never reached by a
     # carry. For formats with float32's exponent range (bf16, tf32) that is the whole story.
-    clean_max = None
     library_cast = ml_dtypes.bfloat16 if (m, fmt.emin, fmt.emax) == (7, -126, 127) else None
-    if fmt.has_subnormals and mode is Rounding.NEAREST_EVEN:
-        kept_is_odd = (int(max_bits) >> base) & 1
-        clean_max = np.uint32(int(max_bits) + (1 << base) // 2 - kept_is_odd).view(np.float32)
+    clean_max = clean_limit(fmt) if fmt.has_subnormals and mode is Rounding.NEAREST_EVEN else None
     # Formats with a narrower exponent range (fp16) take the magic-constant route instead, where
     # it applies; others have no clean shortcut.
     magic = magic_constants(fmt) if variable and clean_max is not None else None

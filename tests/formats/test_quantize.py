@@ -15,6 +15,7 @@ from tests.formats.conftest import (
     all_values,
     assert_same,
     midpoint_probes,
+    oracle_cast,
 )
 
 FAST_FORMATS = [
@@ -92,15 +93,20 @@ def test_magic_path_equals_reference_where_it_applies(name: str) -> None:
     assert_same(out, quantize_reference(x, fmt, "nearest_even", "inf"), x, name)
 
 
-def test_magic_path_is_taken_and_exact_for_fp16_against_numpy() -> None:
-    """Clean blocks (every magnitude in range) go the magic route; numpy's cast agrees."""
-    fmt = mp.get_format("fp16")
+@pytest.mark.parametrize("name", ["fp16", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp6_e3m2"])
+def test_clean_arrays_take_the_magic_path_and_agree_with_the_oracles(name: str) -> None:
+    """Clean blocks (every magnitude in range) go the magic route, also for the table formats;
+    numpy's or ml_dtypes' cast agrees, and so does the reference path."""
+    fmt = mp.get_format(name)
     assert fast.magic_constants(fmt) is not None
-    x = _random_float32(500_000, 9)
-    x = x[np.abs(x) <= _clean_limit(fmt)]
+    assert _clean_limit(fmt) == float(fast.clean_limit(fmt))
+    x = np.concatenate([_random_float32(500_000, 9), midpoint_probes(fmt)])
+    with np.errstate(invalid="ignore"):
+        x = x[np.abs(x) <= _clean_limit(fmt)]
     assert np.isfinite(x).all() and x.size > 100_000
-    got = mp.quantize(x, "fp16")
-    assert_same(got, x.astype(np.float16).astype(np.float32), x, "fp16 clean")
+    got = mp.quantize(x, name)
+    assert_same(got, oracle_cast(x, name), x, f"{name} clean, oracle")
+    assert_same(got, quantize_reference(x, fmt, "nearest_even", "saturate"), x, f"{name} ref")
 
 
 @pytest.mark.parametrize("name", ["fp32", "bf16", "e8m0", "uint8", "e5m2nosub", "fp8_e4m3fnuz"])
