@@ -137,6 +137,18 @@ def test_clean_blocks_of_formats_without_the_magic_path(name: str) -> None:
     assert_same(got, quantize_reference(x, fmt, "nearest_even", "saturate"), x, name)
 
 
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp8_e4m3", "fp6_e3m2", "e5m6", "int8"])
+def test_fast_paths_raise_no_floating_point_error_of_their_own(name: str) -> None:
+    """Under np.errstate(all="raise") in-range inputs (subnormal results included, which the
+    magic path's scaling underflows on purpose) round without a FloatingPointError."""
+    rng = np.random.default_rng(17)
+    x = (rng.standard_normal(300_000) * np.exp2(rng.uniform(-30, 3, 300_000))).astype(np.float32)
+    expected = quantize_reference(x, mp.get_format(name), "nearest_even", "saturate")
+    with np.errstate(all="raise"):
+        got = mp.quantize(x, name)
+    assert_same(got, expected, x, name)
+
+
 def test_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     x = _random_float32(300_000, 11)
     monkeypatch.setenv("MIXPREC_THREADS", "1")
