@@ -47,15 +47,17 @@ from mixprec.nn.optim import SGD, Adam, Optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
 from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, quantize
 from mixprec.nn.requant import Requantization
+from mixprec.nn.schedule import Schedule, epoch_lr
 from mixprec.nn.train import train, train_epochs
 from mixprec.nn.trainer import StepResult, Trainer
 
 __all__ = [
     "BOOK_SIZES", "FORMAT_VERSION", "MLP", "SGD", "Adam", "Counts", "Evaluation", "Events",
     "History", "Init", "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Numerics",
-    "Optimizer", "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling", "StepResult",
-    "Trainer", "TrainingInterrupted", "affine_backward", "affine_forward", "backward", "counts",
-    "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
+    "Optimizer", "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling", "Schedule",
+    "StepResult", "Trainer", "TrainingInterrupted", "affine_backward", "affine_forward",
+    "backward", "counts",
+    "epoch_lr", "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
     "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
     "softmax", "softmax_cross_entropy", "tensor_scale", "train", "train_epochs",
     "SCHEMES", "Scheme", "Requantization", "MinMaxObserver", "MSEObserver", "NotCalibratedError",
