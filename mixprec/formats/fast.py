@@ -190,11 +190,8 @@ def float32_path(
         def magic_or_table(out: np.ndarray, b: np.ndarray) -> None:
             """Clean blocks (the usual case: scaled tensors) by the magic constant, which is
             2-3x faster than the table's gather; others by the table."""
-            x = b.view(np.float32)
-            if x.max(initial=0) <= limit and -x.min(initial=0) <= limit:  # NaN: False
-                scratch = _scratch()
-                n = b.size
-                round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
+            if _is_clean(b, limit):
+                _magic_block(out, b, magic)
             else:
                 table_block(out, b)
 
@@ -270,10 +267,9 @@ def _bits_kernel(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> Callab
         n = b.size
         scratch = _scratch()
         if clean_max is not None:
-            x = b.view(np.float32)
-            if x.max(initial=0) <= clean_max and -x.min(initial=0) <= clean_max:  # NaN: False
+            if _is_clean(b, clean_max):
                 if magic is not None:
-                    round_by_magic(out.view(np.float32), x, magic, scratch[0][:n], scratch[1][:n])
+                    _magic_block(out, b, magic)
                     return
                 if library_cast is not None:  # the same rounding, tested bit for bit, in C++
                     out.view(np.float32)[...] = b.view(np.float32).astype(library_cast)
@@ -430,6 +426,20 @@ def round_by_magic(
         np.bitwise_and(x.view(np.uint32), _SIGN, out=sign)
         out_bits = out.view(np.uint32)
         out_bits |= sign
+
+
+def _is_clean(b: np.ndarray, limit: np.float32) -> bool:
+    """Whether every magnitude of the float32 patterns ``b`` is at most ``limit`` (False with a
+    NaN): two reductions, no temporary."""
+    x = b.view(np.float32)
+    return bool(x.max(initial=0) <= limit and -x.min(initial=0) <= limit)
+
+
+def _magic_block(out: np.ndarray, b: np.ndarray, magic: Magic) -> None:
+    """:func:`round_by_magic` of one clean block of uint32 patterns, in the thread's scratch."""
+    scratch = _scratch()
+    n = b.size
+    round_by_magic(out.view(np.float32), b.view(np.float32), magic, scratch[0][:n], scratch[1][:n])
 
 
 _LOCAL = threading.local()
