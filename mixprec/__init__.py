@@ -9,6 +9,7 @@ units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rod
 """
 
 from mixprec import data, formats, mac, nn
+from mixprec._util.version import __version__
 from mixprec.formats import (
     FloatFormat,
     IntFormat,
@@ -23,8 +24,6 @@ from mixprec.formats import (
     to_storage,
 )
 from mixprec.mac import MAC
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MAC",

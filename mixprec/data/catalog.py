@@ -13,6 +13,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from mixprec._util.names import canonical
+
 __all__ = ["DATASETS", "DatasetInfo", "FileInfo", "SPLIT_FILES", "dataset_info", "resolve_name"]
 
 #: split -> (images file stem, labels file stem); each file may also carry a ``.gz`` suffix.
@@ -160,11 +162,11 @@ def resolve_name(name: str) -> str:
     Raises:
         ValueError: the name is unknown; the message lists the known names and the closest one.
     """
-    canonical = str(name).strip().lower().replace("_", "-")
-    if canonical in DATASETS:
-        return canonical
+    key = canonical(name)
+    if key in DATASETS:
+        return key
     known = ", ".join(repr(key) for key in DATASETS)
-    close = difflib.get_close_matches(canonical, list(DATASETS), n=1)
+    close = difflib.get_close_matches(key, list(DATASETS), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown dataset {name!r}; known datasets: {known}.{hint}")
 

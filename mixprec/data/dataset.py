@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.choice import as_choice
 from mixprec.data.catalog import SPLIT_FILES, DatasetInfo, dataset_info
 from mixprec.data.download import DataNotFoundError
 from mixprec.data.download import download as download_files
@@ -217,11 +218,7 @@ def load(
         (500, 100, 200, 784)
     """
     info = dataset_info(name)
-    try:
-        method = Normalization(normalize)
-    except ValueError:
-        allowed = ", ".join(repr(member.value) for member in Normalization)
-        raise ValueError(f"unknown normalize={normalize!r}; choose one of {allowed}.") from None
+    method = as_choice(Normalization, normalize, "normalization")
     directory = find(info.name, data_dir)
     if directory is None:
         if data_dir is not None or not download:

@@ -15,8 +15,8 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
+from mixprec._util.progress import progress_bar
 from mixprec.data.catalog import FileInfo, dataset_info
 from mixprec.data.idx import GZIP_MAGIC
 from mixprec.data.locate import cache_dir, dataset_files, how_to_get
@@ -102,17 +102,6 @@ def verify(name: str, directory: str | os.PathLike[str]) -> None:
         )
 
 
-def _progress_bar(total: int, description: str, enabled: bool) -> Any:
-    """A tqdm bar, or ``None`` when disabled or when tqdm is not installed."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description)
-
-
 def _fetch(url: str, spec: FileInfo, destination: Path, progress: bool, timeout: float) -> None:
     """Stream ``url`` into ``destination`` and check its length and SHA-256."""
     digest = hashlib.sha256()
@@ -120,7 +109,14 @@ def _fetch(url: str, spec: FileInfo, destination: Path, progress: bool, timeout:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         expected = int(length) if length is not None else None
-        bar = _progress_bar(expected or spec.size, spec.gz_name, progress)
+        bar = progress_bar(
+            expected or spec.size,
+            progress,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=spec.gz_name,
+        )
         try:
             with destination.open("wb") as out:
                 while chunk := response.read(_CHUNK):

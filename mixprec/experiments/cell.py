@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.version import __version__
 from mixprec.experiments.serve import PTQ_CALIBRATION, parse_serve, train_policy
 from mixprec.experiments.store import encode_bits
 from mixprec.experiments.sweep import Cell, CellOutput, Sweep, TrainedModel
@@ -43,10 +44,8 @@ def versions() -> dict[str, str]:
     """Versions of mixprec, numpy, ml_dtypes and Python."""
     import ml_dtypes
 
-    import mixprec
-
     return {
-        "mixprec": mixprec.__version__,
+        "mixprec": __version__,
         "numpy": np.__version__,
         "ml_dtypes": ml_dtypes.__version__,
         "python": platform.python_version(),

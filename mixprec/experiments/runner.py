@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixprec._util.files import atomic_write_text
+from mixprec._util.progress import progress_bar
 from mixprec.experiments.executors import Executor, LocalExecutor, Outcome
 from mixprec.experiments.report import Reports, Row, summarize, write_reports
 from mixprec.experiments.serve import train_cost, train_policy
@@ -115,21 +116,9 @@ class SweepResult:
         return len(self.records) == len(self.sweep.grid())
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, unit="run", desc="sweep", dynamic_ncols=True)
-
-
 def _write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically (a temporary file renamed over the target)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    """Write JSON atomically (fsynced temporary file renamed over the target)."""
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def run_sweep(
@@ -192,7 +181,8 @@ def run_sweep(
             say(f"resuming {directory}: {skipped} of {len(grid_keys)} runs already stored")
         if cells:
             executor = executor or LocalExecutor()
-            bar = _progress(len(grid_keys), skipped, progress)
+            bar = progress_bar(len(grid_keys), progress, initial=skipped, unit="run", desc="sweep",
+                               dynamic_ncols=True)  # fmt: skip
             outcomes = executor.map_unordered(run, cells)
             try:
                 for number, outcome in enumerate(outcomes, start=1):

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mixprec._util.names import canonical
+
 __all__ = [
     "PTQ_CALIBRATION",
     "ServeConfig",
@@ -78,7 +80,7 @@ def _presets() -> dict[str, str]:
 
 
 def _preset_key(name: str) -> str | None:
-    key = name.strip().lower().replace("_", "-")
+    key = canonical(name)
     return key if key in _presets() else None
 
 

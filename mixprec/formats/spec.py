@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import Union
 
-E = TypeVar("E", bound=enum.Enum)
+from mixprec._util.choice import as_choice
 
 
 class Special(str, enum.Enum):
@@ -60,27 +60,6 @@ class Overflow(str, enum.Enum):
     INF = "inf"
     WRAP = "wrap"
     ERROR = "error"
-
-
-def as_choice(enum_type: type[E], value: object, what: str, hint: str = "") -> E:
-    """Convert a string (or the enum member itself) to ``enum_type``, with a helpful error.
-
-    Args:
-        enum_type: a closed choice (a ``str`` enum).
-        value: the member or its string value.
-        what: what the value is, for the error (``"rounding mode"``, ``"Policy.scaling"``).
-        hint: appended to the list of allowed values in the error.
-
-    Raises:
-        ValueError: ``value`` is none of the choices; the message lists them.
-    """
-    if isinstance(value, enum_type):
-        return value
-    try:
-        return enum_type(value)
-    except ValueError:
-        allowed = ", ".join(repr(member.value) for member in enum_type)
-        raise ValueError(f"unknown {what} {value!r}; allowed: {allowed}{hint}") from None
 
 
 _choice = as_choice

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixprec.formats.spec import as_choice
+from mixprec._util.choice import as_choice
 
 
 class OrderKind(str, enum.Enum):

@@ -21,17 +21,17 @@ the previous file intact.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from mixprec._util.files import atomic_write
+from mixprec._util.version import __version__
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy
 
@@ -130,8 +130,6 @@ def save(
         TypeError: a model of no registered kind, or metadata that JSON cannot encode.
         FileNotFoundError: the directory does not exist.
     """
-    from mixprec import __version__
-
     path = Path(path)
     exact = [k for k, (cls, _, _) in _KINDS.items() if type(model) is cls]
     matches = exact or [k for k, (cls, _, _) in _KINDS.items() if isinstance(model, cls)]
@@ -152,36 +150,6 @@ def save(
     arrays["kind"] = np.array(kind)
     arrays["metadata"] = np.array([json.dumps(meta, allow_nan=True)])
     return atomic_write(path, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
-    """Write a file through ``write(stream)`` into a temporary file beside ``path``, fsync it,
-    then rename it over ``path``: a reader never sees half a file, and an interrupted write
-    leaves the old file (or none) in place.
-
-    Returns:
-        ``path`` as a ``Path``.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable too (POSIX)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:

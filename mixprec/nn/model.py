@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from mixprec._util.choice import as_choice
 from mixprec.nn.layers import (
     affine_backward,
     affine_forward,
@@ -96,11 +97,7 @@ class MLP:
             raise ValueError(
                 f"sizes must list at least an input and an output size, all >= 1; got {sizes}"
             )
-        try:
-            method = Init(init)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in Init)
-            raise ValueError(f"unknown init {init!r}; allowed: {allowed}") from None
+        method = as_choice(Init, init, "init")
         rng = np.random.default_rng(seed)
         self.sizes: tuple[int, ...] = sizes
         self.output_bias = bool(output_bias)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.names import canonical
 from mixprec.formats import Format, IntFormat, get_format, quantize
 
 __all__ = [
@@ -334,7 +335,7 @@ def make_observer(
         ValueError: an unknown name (the message lists the observers).
         TypeError: an option the observer does not take.
     """
-    key = str(name).strip().lower().replace("-", "").replace("_", "")
+    key = canonical(name, "")
     if key not in OBSERVERS:
         raise ValueError(f"unknown observer {name!r}; use one of {', '.join(map(repr, OBSERVERS))}")
     return OBSERVERS[key](fmt, symmetric, axis, **options)

@@ -228,7 +228,7 @@ def export_onnx(
     activations: str = "int8",
 ) -> Path:
     """Write ``model`` as an ONNX file (see :func:`to_onnx`), atomically; returns the path."""
-    from mixprec.nn.io import atomic_write
+    from mixprec._util.files import atomic_write
 
     proto = to_onnx(model, requantization, activations)
     return atomic_write(path, lambda stream: stream.write(proto.SerializeToString()))

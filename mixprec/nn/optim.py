@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mixprec.formats.spec import as_choice
+from mixprec._util.choice import as_choice
 
 __all__ = ["DEFAULT_LR", "SGD", "Adam", "Optimizer", "default_lr", "make_optimizer"]
 

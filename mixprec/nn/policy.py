@@ -73,8 +73,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mixprec._util.choice import as_choice
+from mixprec._util.names import canonical
 from mixprec.formats import FP32, Format, IntFormat, Rounding, get_format
-from mixprec.formats.spec import as_choice
 from mixprec.mac import MAC
 
 __all__ = ["LossScaling", "MasterWeights", "Policy", "Scaling"]
@@ -215,7 +216,7 @@ class Policy:
         """
         if isinstance(name, Policy):
             return name
-        key = str(name).strip().lower().replace("_", "-")
+        key = canonical(name)
         if key not in _PRESETS:
             listing = "; ".join(f"{k}: {d}" for k, (d, _) in _PRESETS.items())
             raise ValueError(f"unknown policy {name!r}. Presets: {listing}")

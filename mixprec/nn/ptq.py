@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.names import canonical
 from mixprec.formats import FP8_E4M3, FP8_E5M2, INT4, INT8, Format, IntFormat, to_storage
 from mixprec.nn.model import MLP
 from mixprec.nn.observers import OBSERVERS, NotCalibratedError, make_observer
@@ -101,7 +102,7 @@ class Scheme:
 
 
 def _key(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    return canonical(name)
 
 
 def _schemes() -> dict[str, Scheme]:

@@ -37,6 +37,8 @@ import math
 
 import numpy as np
 
+from mixprec._util.choice import as_choice
+
 __all__ = [
     "Requantization",
     "multiply_by_quantized_multiplier",
@@ -59,11 +61,7 @@ class Requantization(str, enum.Enum):
 
 def as_requantization(value: Requantization | str) -> Requantization:
     """The enum member of ``value``; a ``ValueError`` lists the choices."""
-    try:
-        return Requantization(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in Requantization)
-        raise ValueError(f"unknown requantization {value!r}; use one of {allowed}") from None
+    return as_choice(Requantization, value, "requantization")
 
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import math
 
-from mixprec.formats.spec import as_choice
+from mixprec._util.choice import as_choice
 
 __all__ = ["Schedule", "as_schedule", "epoch_lr"]
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
 from mixprec.nn.evaluate import evaluate
 from mixprec.nn.history import History, TrainingInterrupted
@@ -62,17 +63,6 @@ def _eval_split(data: Dataset | Split, eval_split: str | Split | None) -> Split 
             "'train', a Split, or None"
         )
     return split
-
-
-def _progress(total: int, description: str, enabled: bool) -> Any:
-    """A tqdm bar, or None when disabled or tqdm is not installed (the ``progress`` extra)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=description, unit="step", leave=False)
 
 
 class _Inputs:
@@ -250,8 +240,9 @@ def train_epochs(
             trainer.interrupts = guard
             for epoch in range(epochs):
                 trainer.optimizer.set_lr(epoch_lr(lr, epoch, epochs, schedule))
-                _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size,
-                       _progress(steps, f"epoch {epoch + 1}/{epochs}", progress))  # fmt: skip
+                bar = progress_bar(steps, progress, desc=f"epoch {epoch + 1}/{epochs}",
+                                   unit="step", leave=False)  # fmt: skip
+                _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size, bar)
                 if evaluation_split is not None:
                     start = time.perf_counter()
                     result = evaluate(model, evaluation_split, trainer.policy)

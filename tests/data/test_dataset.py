@@ -94,7 +94,7 @@ def test_book_normalization_of_a_constant_image_is_zero(tmp_path: Path) -> None:
 
 
 def test_unknown_normalization_lists_choices(synthetic: Path) -> None:
-    with pytest.raises(ValueError, match="choose one of 'standard', 'unit', 'book'"):
+    with pytest.raises(ValueError, match="allowed: 'standard', 'unit', 'book'"):
         load(data_dir=synthetic, normalize="minmax")
 
 
