@@ -7,9 +7,12 @@ accumulator format, in the MAC's order, with wrap/saturation/inf as hardware doe
 ``stats=True`` counts the numeric events (:class:`MacStats`).
 
 Modules: ``unit`` (the configuration and its notation), ``order`` (orders of additions),
-``matmul`` (shapes, operands, dispatch), ``integer`` and ``floating`` (the exact paths),
-``accumulate`` (one rounded addition; the order engine), ``kernels`` (fast float64 adders for
-low-precision floats), ``convert`` (fast exact operand conversions), ``stats``.
+``config`` (the protocol the engine reads a MAC through), ``matmul`` (shapes, operands,
+dispatch), ``integer`` and ``floating`` (the exact paths), ``accumulate`` (one rounded addition;
+the order engine), ``magic_adder`` (the fast exact float64 adder for low-precision floats),
+``terms`` (products, one k at a time), ``operands``, ``convert`` (fast exact operand
+conversions), ``stats`` (event counts). Imports run one way: ``unit -> matmul ->
+floating/integer -> accumulate/magic_adder -> ...``; nothing imports ``unit`` back.
 
 >>> import numpy as np
 >>> from mixprec.mac import MAC

@@ -25,7 +25,7 @@ from mixprec.formats import FloatFormat, IntFormat
 from mixprec.formats.reference import overflow_value, overflows_to_infinity, round_float
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.order import Order, OrderKind
-from mixprec.mac.stats import Counter
+from mixprec.mac.stats import EventCounter
 
 Adder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -59,12 +59,13 @@ def rounds_beyond_max(x: np.ndarray, fmt: FloatFormat, mode: Rounding) -> np.nda
             up = (d >= u) | ((d > 0) & ((top / u) % 2 == 0))
         else:
             raise ValueError(f"no overflow rule for rounding {mode.value!r}")
-        return np.isfinite(x) & up
+        result: np.ndarray = np.isfinite(x) & up
+        return result
 
 
 def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a + b`` rounded to odd at 53 bits (TwoSum, then a step toward the error)."""
-    s = a + b
+    s: np.ndarray = a + b
     bb = s - a
     e = (a - (s - bb)) + (b - bb)
     e[~np.isfinite(s)] = 0.0
@@ -77,7 +78,7 @@ def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def float_adder(
-    fmt: FloatFormat, mode: Rounding, overflow: Overflow, counter: Counter | None
+    fmt: FloatFormat, mode: Rounding, overflow: Overflow, counter: EventCounter | None
 ) -> Adder:
     """The exact general adder for a float accumulator (float64 operands and results)."""
     native64 = fmt.mantissa_bits == 52
@@ -110,14 +111,14 @@ def float_adder(
     return add
 
 
-def int_adder(fmt: IntFormat, overflow: Overflow, counter: Counter | None) -> Adder:
+def int_adder(fmt: IntFormat, overflow: Overflow, counter: EventCounter | None) -> Adder:
     """The adder of an integer accumulator, on int64 codes (exact: |acc|, |p| < 2**61)."""
     low, high = fmt.min_code, fmt.max_code
     period_mask = np.int64(2**fmt.bits - 1)
     event = "wraps" if overflow is Overflow.WRAP else "saturations"
 
     def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
-        s = acc + p
+        s: np.ndarray = acc + p
         out = (s < low) | (s > high)
         if out.any():
             if counter is not None:
@@ -158,7 +159,7 @@ def _reduce(
     init: np.ndarray,
 ) -> np.ndarray:
     if order.kind in (OrderKind.SEQUENTIAL, OrderKind.FAST):
-        acc = init.copy()
+        acc: np.ndarray = init.copy()
         for k in range(count):
             acc = add(acc, term(k))
         return acc
@@ -180,7 +181,8 @@ def _reduce(
             size *= 2
         stack.append((size, value))
     if not stack:
-        return init.copy()
+        copy: np.ndarray = init.copy()
+        return copy
     value = stack.pop()[1]
     while stack:
         value = add(stack.pop()[1], value)

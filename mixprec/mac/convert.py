@@ -90,7 +90,7 @@ def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     if shaped is None:
         shaped = _SCRATCH.shaped = {}
         _SCRATCH.raw = {}
-    last = shaped.get(slot)
+    last: np.ndarray | None = shaped.get(slot)
     if last is not None and last.shape == shape and last.dtype == dtype:
         return last
     size = math.prod(shape) * np.dtype(dtype).itemsize
@@ -99,8 +99,9 @@ def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     raw = _SCRATCH.raw.get(slot)
     if raw is None or raw.nbytes < size:
         raw = _SCRATCH.raw[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
-    shaped[slot] = raw[:size].view(dtype).reshape(shape)
-    return shaped[slot]
+    view: np.ndarray = raw[:size].view(dtype).reshape(shape)
+    shaped[slot] = view
+    return view
 
 
 def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:

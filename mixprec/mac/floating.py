@@ -12,8 +12,8 @@ Paths, each exact:
   allows), which also counts their overflow events and applies ``saturate``.
 * fp32/fp64 accumulators in other orders, round-to-nearest-even, products exact in that type:
   numpy's own float32/float64 additions are the accumulator's (IEEE 754: each correctly rounded).
-* Everything else: :func:`mixprec.mac.accumulate.float_adder` (TwoSum + round to odd), or a fast
-  kernel of :mod:`mixprec.mac.kernels` where one applies.
+* Everything else: :func:`mixprec.mac.accumulate.float_adder` (TwoSum + round to odd), or the
+  magic-constant adder of :mod:`mixprec.mac.magic_adder` where it applies.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from mixprec.formats import FloatFormat, Format, IntFormat
 from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
+from mixprec.mac.config import MacConfig
 from mixprec.mac.convert import convert_pair, magnitudes, to_float32
-from mixprec.mac.kernels import absorption_possible, magic_adder, magic_applies
+from mixprec.mac.magic_adder import absorption_possible, magic_adder, magic_applies
 from mixprec.mac.operands import products_fit_float32, round_products
 from mixprec.mac.order import Order, OrderKind
-from mixprec.mac.stats import Counter
+from mixprec.mac.stats import EventCounter
 from mixprec.mac.terms import Terms
-from mixprec.mac.unit import MAC
 
 # Outputs per thread below which one thread is faster: each numpy call of the K loop must be
 # large, or the threads queue on the GIL (measured: 2 threads on 128x128 outputs are slower).
@@ -65,7 +65,7 @@ def _native_dtype(fmt: FloatFormat) -> type | None:
     return None
 
 
-def _products_exact_in(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> bool:
+def _products_exact_in(dtype: type, mac: MacConfig, a: np.ndarray, b: np.ndarray) -> bool:
     """Whether every product of ``a`` and ``b`` is exactly a value of ``dtype``.
 
     float64 always (the MAC admits only input formats whose products are exact in it); float32
@@ -77,7 +77,9 @@ def _products_exact_in(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> b
     return _exactness(dtype, mac, a, b)[0]
 
 
-def _exactness(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> tuple[bool, bool | None]:
+def _exactness(
+    dtype: type, mac: MacConfig, a: np.ndarray, b: np.ndarray
+) -> tuple[bool, bool | None]:
     """``(products exact in dtype, operands all finite or None if not checked)``."""
     if dtype is np.float64 or products_fit_float32(mac.input):
         return True, None
@@ -91,7 +93,7 @@ def _exactness(dtype: type, mac: MAC, a: np.ndarray, b: np.ndarray) -> tuple[boo
 
 
 def native_adder(
-    dtype: type, fmt: FloatFormat, overflow: Overflow, counter: Counter | None
+    dtype: type, fmt: FloatFormat, overflow: Overflow, counter: EventCounter | None
 ) -> Adder:
     """The adder of an fp32/fp64 accumulator with RNE: numpy's own addition, then the policy."""
     top = dtype(fmt.max)
@@ -99,7 +101,7 @@ def native_adder(
 
     def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            s = np.add(acc, p, out=acc)
+            s: np.ndarray = np.add(acc, p, out=acc)
             if counter is None and overflow is Overflow.INF:
                 return s
             over = np.isinf(s) & np.isfinite(acc) & np.isfinite(p)
@@ -114,11 +116,11 @@ def native_adder(
 
 
 def _accumulate(
-    mac: MAC,
+    mac: MacConfig,
     a: np.ndarray,
     b: np.ndarray,
     init: np.ndarray,
-    counter: Counter | None,
+    counter: EventCounter | None,
     rows: np.ndarray | None = None,
     cols: np.ndarray | None = None,
     sequential: bool = False,
@@ -129,15 +131,15 @@ def _accumulate(
     its loops); every output is computed the same way whatever the split.
     """
     acc = mac.accumulator
-    assert isinstance(acc, FloatFormat)
+    if not isinstance(acc, FloatFormat):
+        raise TypeError(f"a float accumulator is needed here, got {acc.name}")
     order = mac.order
     if sequential or order.kind is OrderKind.FAST:
         order = Order(OrderKind.SEQUENTIAL)
     native = _native_dtype(acc)
-    product = mac.product
     if (
         native is not None
-        and product is None
+        and mac.product is None
         and mac.rounding is Rounding.NEAREST_EVEN
         and _products_exact_in(native, mac, a, b)
     ):
@@ -145,49 +147,85 @@ def _accumulate(
         a_t, b_t = convert(a), convert(b)
         init_t: np.ndarray = np.asarray(init, dtype=native)
 
-        def make(counter: Counter | None) -> Adder:
+        def make(counter: EventCounter | None) -> Adder:
             return native_adder(native, acc, mac.overflow, counter)
 
         return _reduce_split(order, a_t, b_t, init_t, make, None, counter, rows, cols)
 
     a64, b64, init64 = a.astype(np.float64), b.astype(np.float64), init.astype(np.float64)
-    if rows is None:  # the kernels need finite operands: split off rows/columns with inf, NaN
+    if rows is None:  # the fast adders need finite operands: split off rows/columns with inf, NaN
         good_rows = np.asarray(np.isfinite(a64).all(axis=1))
         good_cols = np.asarray(np.isfinite(b64).all(axis=0))
         if good_rows.any() and good_cols.any() and not (good_rows.all() and good_cols.all()):
-            block = np.ix_(good_rows, good_cols)
-            result = np.empty(init64.shape)
-            result[block] = _accumulate(
-                mac,
-                a64[good_rows],
-                b64[:, good_cols],
-                init64[block],
-                counter,
-                sequential=sequential,
+            return _split_nonfinite(
+                mac, a64, b64, init64, counter, good_rows, good_cols, sequential
             )
-            sub_rows, sub_cols = np.nonzero(~(good_rows[:, None] & good_cols[None, :]))
-            result[sub_rows, sub_cols] = _accumulate(
-                mac, a64, b64, init64[sub_rows, sub_cols], counter, sub_rows, sub_cols, sequential
-            )
-            return result
-    fast = _kernel(mac, a64, b64, init64, order)
+    return _emulated(mac, acc, order, a64, b64, init64, counter, rows, cols)
 
-    def make_finish(counter: Counter | None) -> Callable[[np.ndarray], np.ndarray] | None:
+
+def _split_nonfinite(
+    mac: MacConfig,
+    a64: np.ndarray,
+    b64: np.ndarray,
+    init64: np.ndarray,
+    counter: EventCounter | None,
+    good_rows: np.ndarray,
+    good_cols: np.ndarray,
+    sequential: bool,
+) -> np.ndarray:
+    """:func:`_accumulate` on the all-finite block, and output by output on the rest."""
+    block = np.ix_(good_rows, good_cols)
+    result = np.empty(init64.shape)
+    result[block] = _accumulate(
+        mac, a64[good_rows], b64[:, good_cols], init64[block], counter, sequential=sequential
+    )
+    sub_rows, sub_cols = np.nonzero(~(good_rows[:, None] & good_cols[None, :]))
+    result[sub_rows, sub_cols] = _accumulate(
+        mac, a64, b64, init64[sub_rows, sub_cols], counter, sub_rows, sub_cols, sequential
+    )
+    return result
+
+
+def _product_finisher(
+    mac: MacConfig,
+) -> Callable[[EventCounter | None], Callable[[np.ndarray], np.ndarray] | None]:
+    """A factory of the product rounding (per counter), or of None for exact products."""
+    product = mac.product
+
+    def make_finish(counter: EventCounter | None) -> Callable[[np.ndarray], np.ndarray] | None:
         if product is None:
             return None
-        assert isinstance(product, FloatFormat)
+        if not isinstance(product, FloatFormat):
+            raise TypeError(f"a float product format is needed, got {product.name}")
         return lambda p: round_products(p, product, mac.rounding, mac.overflow, counter)
 
+    return make_finish
+
+
+def _emulated(
+    mac: MacConfig,
+    acc: FloatFormat,
+    order: Order,
+    a64: np.ndarray,
+    b64: np.ndarray,
+    init64: np.ndarray,
+    counter: EventCounter | None,
+    rows: np.ndarray | None,
+    cols: np.ndarray | None,
+) -> np.ndarray:
+    """The emulated reduction of float64 operands: the magic adder where it applies, else the
+    general adder; zero results of the magic adder are redone (it leaves their sign)."""
+    make_finish = _product_finisher(mac)
+    fast = _magic_factory(mac, a64, b64, init64, order)
     if fast is None:
 
-        def make_general(counter: Counter | None) -> Adder:
+        def make_general(counter: EventCounter | None) -> Adder:
             return float_adder(acc, mac.rounding, mac.overflow, counter)
 
         return _reduce_split(
             order, a64, b64, init64, make_general, make_finish, counter, rows, cols
         )
     result = _reduce_split(order, a64, b64, init64, fast, make_finish, counter, rows, cols)
-    # The kernel leaves the sign of zero results to this step (see magic_adder): redo them.
     zero: np.ndarray = np.asarray(result == 0)
     if rows is None:
         empty_rows, empty_cols = ~np.asarray(a64.any(axis=1)), ~np.asarray(b64.any(axis=0))
@@ -198,18 +236,14 @@ def _accumulate(
     if zero.any():
         if rows is None:
             sub_rows, sub_cols = np.nonzero(zero)
+            sub_init = init64[sub_rows, sub_cols]
         else:
-            assert cols is not None
-            sub_rows, sub_cols = rows[zero], cols[zero]
+            if cols is None:
+                raise ValueError("rows and cols must be given together")
+            sub_rows, sub_cols, sub_init = rows[zero], cols[zero], init64[zero]
         terms = Terms(a64, b64, sub_rows, sub_cols, finish=make_finish(None))
         general = float_adder(acc, mac.rounding, mac.overflow, None)
-        result[zero] = reduce(
-            order,
-            terms.count,
-            terms,
-            general,
-            init64[zero] if rows is not None else init64[sub_rows, sub_cols],
-        )
+        result[zero] = reduce(order, terms.count, terms, general, sub_init)
     return result
 
 
@@ -218,15 +252,15 @@ def _reduce_split(
     a: np.ndarray,
     b: np.ndarray,
     init: np.ndarray,
-    make_adder: Callable[[Counter | None], Adder],
-    make_finish: Callable[[Counter | None], Callable[[np.ndarray], np.ndarray] | None] | None,
-    counter: Counter | None,
+    make_adder: Callable[[EventCounter | None], Adder],
+    make_finish: Callable[[EventCounter | None], Callable[[np.ndarray], np.ndarray] | None] | None,
+    counter: EventCounter | None,
     rows: np.ndarray | None,
     cols: np.ndarray | None,
 ) -> np.ndarray:
     """:func:`reduce` over all (or listed) outputs, split by rows across threads if large."""
 
-    def run(part: slice | None, counter: Counter | None) -> np.ndarray:
+    def run(part: slice | None, counter: EventCounter | None) -> np.ndarray:
         finish = None if make_finish is None else make_finish(counter)
         if rows is not None:
             terms = Terms(a, b, rows, cols, finish=finish)
@@ -241,7 +275,7 @@ def _reduce_split(
         return run(slice(None), counter)
     bounds = np.linspace(0, m, workers + 1).astype(int)
     parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    counters = [None if counter is None else Counter() for _ in parts]
+    counters = [None if counter is None else EventCounter() for _ in parts]
     futures = [_pool(workers).submit(run, part, c) for part, c in zip(parts, counters, strict=True)]
     result = np.concatenate([f.result() for f in futures], axis=0)
     for c in counters:
@@ -250,7 +284,7 @@ def _reduce_split(
     return result
 
 
-def _addend_bits(mac: MAC) -> int:
+def _addend_bits(mac: MacConfig) -> int:
     """Significant bits of an addend: a product (or product-format value), or a chunk sum."""
     if mac.product is not None:
         bits = mac.product.precision  # type: ignore[union-attr]
@@ -261,10 +295,10 @@ def _addend_bits(mac: MAC) -> int:
     return max(bits, mac.accumulator.precision)  # type: ignore[union-attr]
 
 
-def _kernel(
-    mac: MAC, a: np.ndarray, b: np.ndarray, init: np.ndarray, order: Order
-) -> Callable[[Counter | None], Adder] | None:
-    """A fast exact adder factory of :mod:`mixprec.mac.kernels` for these operands, or None.
+def _magic_factory(
+    mac: MacConfig, a: np.ndarray, b: np.ndarray, init: np.ndarray, order: Order
+) -> Callable[[EventCounter | None], Adder] | None:
+    """A factory of the exact magic-constant adder (:mod:`mixprec.mac.magic_adder`), or None.
 
     ``a``, ``b`` and ``init`` are float64 arrays.
 
@@ -308,7 +342,7 @@ def _quantum(value: float, fmt: Format) -> float:
 
 
 def _absorption_possible_here(
-    mac: MAC, fa: np.ndarray, fb: np.ndarray, init: np.ndarray, peak: float
+    mac: MacConfig, fa: np.ndarray, fb: np.ndarray, init: np.ndarray, peak: float
 ) -> bool:
     """Whether the kernel lemma's exception can occur with these operands.
 
@@ -331,7 +365,11 @@ def _absorption_possible_here(
 
 
 def float_matmul(
-    mac: MAC, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, counter: Counter | None
+    mac: MacConfig,
+    a: np.ndarray,
+    b: np.ndarray,
+    bias: np.ndarray | None,
+    counter: EventCounter | None,
 ) -> np.ndarray:
     """Values (float32/float64, M×N) of the emulated float ``a @ b + bias``."""
     acc = mac.accumulator
@@ -353,7 +391,7 @@ def float_matmul(
     a_n, b_n, converted_finite = convert_pair(a, b, native)
     finite = finite or converted_finite
     with np.errstate(over="ignore", invalid="ignore"):
-        y = a_n @ b_n
+        y: np.ndarray = a_n @ b_n
         if bias is not None:
             y += bias.astype(native)  # the bias added last: one of the orders 'fast' allows
         if finite and np.isfinite(y).all():

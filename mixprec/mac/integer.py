@@ -25,11 +25,11 @@ import numpy as np
 from mixprec.formats import IntFormat
 from mixprec.formats.spec import Overflow
 from mixprec.mac.accumulate import int_adder, reduce
+from mixprec.mac.config import MacConfig
 from mixprec.mac.convert import convert_pair
 from mixprec.mac.operands import as_codes
-from mixprec.mac.stats import Counter
+from mixprec.mac.stats import EventCounter
 from mixprec.mac.terms import Terms, select
-from mixprec.mac.unit import MAC
 
 
 def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
@@ -51,10 +51,12 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
             if chunk >= count and a.dtype.kind in "iu" and b.dtype.kind in "iu":
                 # every partial sum is an integer <= limit: exact in any order; numpy casts
                 # integer storage to floats in C, then calls BLAS
-                return np.matmul(a, b, dtype=dtype)
+                exact: np.ndarray = np.matmul(a, b, dtype=dtype)
+                return exact
             a_f, b_f, _ = convert_pair(a, b, dtype)
             if chunk >= count:
-                return a_f @ b_f
+                product: np.ndarray = a_f @ b_f
+                return product
             total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
             for start in range(0, count, chunk):
                 stop = min(start + chunk, count)
@@ -76,7 +78,11 @@ def _codes(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
 
 
 def int_matmul(
-    mac: MAC, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, counter: Counter | None
+    mac: MacConfig,
+    a: np.ndarray,
+    b: np.ndarray,
+    bias: np.ndarray | None,
+    counter: EventCounter | None,
 ) -> np.ndarray:
     """Accumulator codes (M×N; int64, or float32/float64 holding integers) of ``a @ b + bias``."""
     inp, acc = mac.input, mac.accumulator
@@ -129,7 +135,8 @@ def int_matmul(
     if fits((count * peak << shift) + bias_peak):
         return total
     if counter is None and mac.overflow is Overflow.WRAP:  # the exact sum wrapped once
-        return ((total - acc.min_code) & np.int64(2**acc.bits - 1)) + acc.min_code
+        wrapped: np.ndarray = ((total - acc.min_code) & np.int64(2**acc.bits - 1)) + acc.min_code
+        return wrapped
     a64, b64 = a_codes.astype(np.int64), b_codes.astype(np.int64)
     init = np.zeros((m, n), dtype=np.int64) if bias is None else bias
     bound = exact_int_matmul(np.abs(a64), np.abs(b64), peak).astype(np.int64) << shift

@@ -11,11 +11,11 @@ import math
 import numpy as np
 
 from mixprec.formats import IntFormat
+from mixprec.mac.config import MacConfig
 from mixprec.mac.floating import float_matmul
 from mixprec.mac.integer import int_matmul
 from mixprec.mac.operands import as_codes, prepare
-from mixprec.mac.stats import Counter, MacStats
-from mixprec.mac.unit import MAC
+from mixprec.mac.stats import EventCounter, MacStats
 
 
 def _shapes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -43,7 +43,7 @@ def _shapes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple
 
 
 def matmul(
-    mac: MAC, a: object, b: object, bias: object = None, stats: bool = False
+    mac: MacConfig, a: object, b: object, bias: object = None, stats: bool = False
 ) -> np.ndarray | tuple[np.ndarray, MacStats]:
     """Emulate ``a @ b + bias`` on ``mac``, bit for bit.
 
@@ -70,12 +70,13 @@ def matmul(
             broadcast. TypeError: non-numeric operands.
 
     >>> import numpy as np
+    >>> from mixprec.mac import MAC
     >>> mac = MAC.parse("int8->int16:saturate")
     >>> y, s = mac.matmul(np.full((1, 4), 127), np.full((4, 1), 127), stats=True)
     >>> y.tolist(), s.saturations
     ([[32767.0]], 2)
     """
-    counter = Counter() if stats else None
+    counter = EventCounter() if stats else None
     a_arr, b_arr = np.asarray(a), np.asarray(b)
     a2, b2, out_shape = _shapes(a_arr, b_arr)
     a_values = prepare(a2, mac.input, mac.rounding, counter, "a")
@@ -109,7 +110,7 @@ def matmul(
 
 
 def dot(
-    mac: MAC, a: object, b: object, stats: bool = False
+    mac: MacConfig, a: object, b: object, stats: bool = False
 ) -> np.ndarray | tuple[np.ndarray, MacStats]:
     """Emulated dot product of two 1-D vectors: a 0-d array (see :func:`matmul`).
 
@@ -117,6 +118,7 @@ def dot(
         ValueError: operands that are not 1-D vectors of one length.
 
     >>> import numpy as np
+    >>> from mixprec.mac import MAC
     >>> MAC.parse("fp16->fp16").dot(np.ones(4096), np.ones(4096)).item()
     2048.0
     """

@@ -8,11 +8,12 @@ import numpy as np
 
 from mixprec.formats import FloatFormat, Format, IntFormat, quantize, storage_dtype
 from mixprec.formats.spec import Overflow, Rounding
-from mixprec.mac.stats import Counter
+from mixprec.mac.accumulate import rounds_beyond_max
+from mixprec.mac.stats import EventCounter
 
 
 def prepare(
-    x: object, fmt: Format, rounding: Rounding, counter: Counter | None, what: str = "input"
+    x: object, fmt: Format, rounding: Rounding, counter: EventCounter | None, what: str = "input"
 ) -> np.ndarray:
     """The values of ``x`` in ``fmt``, in the cheapest exact dtype.
 
@@ -54,11 +55,6 @@ def _storage(fmt: Format) -> np.dtype | None:
     return storage_dtype(fmt)
 
 
-def as_float(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-    """Values as float32/float64 (exact for every input format the MAC accepts)."""
-    return np.asarray(values).astype(dtype, copy=False)
-
-
 def as_codes(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
     """int64 codes ``value * 2**frac_bits`` of integer / fixed-point values."""
     array = np.asarray(values)
@@ -86,11 +82,13 @@ def products_fit_float32(fmt: Format) -> bool:
 
 
 def round_products(
-    p: np.ndarray, fmt: FloatFormat, rounding: Rounding, overflow: Overflow, counter: Counter | None
+    p: np.ndarray,
+    fmt: FloatFormat,
+    rounding: Rounding,
+    overflow: Overflow,
+    counter: EventCounter | None,
 ) -> np.ndarray:
     """Round exact products ``p`` to the product format, counting rounded and overflowed ones."""
-    from mixprec.mac.accumulate import rounds_beyond_max
-
     q = quantize(p, fmt, rounding=rounding, overflow=overflow)
     if counter is not None:
         with np.errstate(invalid="ignore"):

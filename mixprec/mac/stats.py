@@ -71,7 +71,7 @@ product_roundings=0, product_overflows=0, inf_results=0, nan_results=4)
         return sum(self.as_dict().values())
 
 
-class Counter:
+class EventCounter:
     """A mutable tally used while one matmul runs; frozen into :class:`MacStats` at the end."""
 
     __slots__ = tuple(f.name for f in fields(MacStats))
@@ -83,7 +83,7 @@ class Counter:
     def add(self, name: str, count: object) -> None:
         setattr(self, name, getattr(self, name) + int(count))  # type: ignore[call-overload]
 
-    def merge(self, other: Counter) -> None:
+    def merge(self, other: EventCounter) -> None:
         for name in self.__slots__:
             self.add(name, getattr(other, name))
 

@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixprec.formats import FloatFormat, Format, IntFormat, get_format, storage_dtype
 from mixprec.formats.spec import Overflow, Rounding, as_overflow, as_rounding
+from mixprec.mac.matmul import dot, matmul
 from mixprec.mac.order import Order, OrderKind
+from mixprec.mac.stats import MacStats
 
-if TYPE_CHECKING:
-    from mixprec.mac.stats import MacStats
+__all__ = ["MAC", "PRESETS", "OrderKind"]  # OrderKind: mixprec.nn imports it from here
 
 
 # Rounding modes of the emulated additions: the deterministic ones.
-ROUNDINGS = tuple(r for r in Rounding if r is not Rounding.STOCHASTIC)
-MAX_INPUT_PRECISION = 26  # two inputs of <= 26 bits multiply exactly in float64
+_ROUNDINGS = tuple(r for r in Rounding if r is not Rounding.STOCHASTIC)
+_MAX_INPUT_PRECISION = 26  # two inputs of <= 26 bits multiply exactly in float64
 
 PRESETS: dict[str, str] = {
     "tensor-core-fp16": "fp16->fp32",  # NVIDIA Volta+ HMMA with fp32 accumulation
@@ -139,8 +139,8 @@ class MAC:
         if self.product is not None:
             set_(self, "product", get_format(self.product))
         set_(self, "rounding", as_rounding(self.rounding))
-        if self.rounding not in ROUNDINGS:
-            allowed = ", ".join(repr(r.value) for r in ROUNDINGS)
+        if self.rounding not in _ROUNDINGS:
+            allowed = ", ".join(repr(r.value) for r in _ROUNDINGS)
             raise ValueError(
                 f"rounding {self.rounding.value!r} is not emulated in a MAC (it would need a "
                 f"random generator per addition); allowed: {allowed}"
@@ -150,7 +150,7 @@ class MAC:
             (Overflow.WRAP, Overflow.SATURATE) if is_int else (Overflow.INF, Overflow.SATURATE)
         )
         if self.overflow is None:
-            set_(self, "overflow", allowed_overflow[0])
+            set_(self, "overflow", self._default_overflow)
         set_(self, "overflow", as_overflow(self.overflow))
         if self.overflow not in allowed_overflow:
             kind = "an integer" if is_int else "a float"
@@ -161,9 +161,7 @@ class MAC:
             )
         self._check_formats()
         if self.order is None:
-            set_(
-                self, "order", Order(OrderKind.FAST if self.fast_allowed else OrderKind.SEQUENTIAL)
-            )
+            set_(self, "order", self._default_order)
         set_(self, "order", Order.parse(self.order))
         if self.order.kind is OrderKind.FAST and not self.fast_allowed:
             raise ValueError(
@@ -214,18 +212,18 @@ class MAC:
             raise ValueError("an fp64 accumulator is emulated with rounding='nearest_even' only")
         if isinstance(inp, FloatFormat):
             exact = (
-                inp.precision <= MAX_INPUT_PRECISION
+                inp.precision <= _MAX_INPUT_PRECISION
                 and inp.emax <= 511
                 and inp.smallest_subnormal >= 2.0**-537
             )
         else:
             exact = (
-                inp.bits - int(inp.is_signed) <= MAX_INPUT_PRECISION and abs(inp.frac_bits) <= 256
+                inp.bits - int(inp.is_signed) <= _MAX_INPUT_PRECISION and abs(inp.frac_bits) <= 256
             )
         if not exact:
             raise ValueError(
                 f"input format {inp.name} is too wide: products must be exact in float64 (at "
-                f"most {MAX_INPUT_PRECISION} bits of precision, exponents within ±511)"
+                f"most {_MAX_INPUT_PRECISION} bits of precision, exponents within ±511)"
             )
         if prod is not None and not (
             isinstance(prod, FloatFormat) and prod.is_signed and prod.has_zero
@@ -243,11 +241,13 @@ class MAC:
         return _is_native_float(self.accumulator)
 
     @property
-    def default_overflow(self) -> Overflow:
+    def _default_overflow(self) -> Overflow:
+        """``wrap`` for integer accumulators, ``inf`` for float ones."""
         return Overflow.WRAP if isinstance(self.accumulator, IntFormat) else Overflow.INF
 
     @property
-    def default_order(self) -> Order:
+    def _default_order(self) -> Order:
+        """``fast`` where allowed, else ``sequential``."""
         return Order(OrderKind.FAST if self.fast_allowed else OrderKind.SEQUENTIAL)
 
     @functools.cached_property
@@ -310,7 +310,7 @@ class MAC:
                     f"unknown option {token!r} in MAC notation {notation!r}; options are an "
                     f"overflow policy ({', '.join(o.value for o in Overflow)}), an order "
                     "(sequential, pairwise, fast, chunked:N) or a rounding mode "
-                    f"({', '.join(r.value for r in ROUNDINGS)})"
+                    f"({', '.join(r.value for r in _ROUNDINGS)})"
                 )
             if key in kwargs:
                 raise ValueError(f"MAC notation {notation!r} gives the {key} twice")
@@ -342,9 +342,9 @@ class MAC:
             + [self.accumulator.name]
         )
         text = "->".join(stages)
-        if self.overflow is not self.default_overflow:
+        if self.overflow is not self._default_overflow:
             text += f":{self.overflow.value}"
-        if order and self.order != self.default_order:
+        if order and self.order != self._default_order:
             text += f":{self.order}"
         if self.rounding is not Rounding.NEAREST_EVEN:
             text += f":{self.rounding.value}"
@@ -361,22 +361,16 @@ class MAC:
         self, a: object, b: object, stats: bool = False
     ) -> np.ndarray | tuple[np.ndarray, MacStats]:
         """Bit-exact emulated ``a @ b``; see :func:`mixprec.mac.matmul.matmul`."""
-        from mixprec.mac.matmul import matmul
-
         return matmul(self, a, b, stats=stats)
 
     def dot(
         self, a: object, b: object, stats: bool = False
     ) -> np.ndarray | tuple[np.ndarray, MacStats]:
         """Emulated dot product of two vectors (a 0-d array); see :meth:`matmul`."""
-        from mixprec.mac.matmul import dot
-
         return dot(self, a, b, stats=stats)
 
     def affine(
         self, x: object, w: object, bias: object = None, stats: bool = False
     ) -> np.ndarray | tuple[np.ndarray, MacStats]:
         """Emulated ``x @ w + bias``, the bias being the accumulator's initial value."""
-        from mixprec.mac.matmul import matmul
-
         return matmul(self, x, w, bias=bias, stats=stats)

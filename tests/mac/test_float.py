@@ -142,8 +142,8 @@ def _random_operands(rng: np.random.Generator, fmt: str, shape_a, shape_b, sprea
      "bf16->bf16:saturate", "fp16->fp16:saturate", "int8->fp16", "fp16->bf16->bf16"],
 )  # fmt: skip
 @pytest.mark.parametrize("spread", [2.0, 12.0, 40.0])
-def test_fast_kernel_equals_general_adder(notation: str, spread: float, monkeypatch) -> None:  # noqa: ANN001
-    """The float64 "magic constant" kernels against the TwoSum/round-to-odd general adder."""
+def test_magic_adder_equals_general_adder(notation: str, spread: float, monkeypatch) -> None:  # noqa: ANN001
+    """The float64 "magic constant" adder against the TwoSum/round-to-odd general adder."""
     mac = MAC.parse(notation)
     rng = np.random.default_rng(int(spread) + len(notation))
     if mac.input.is_integer:
@@ -152,7 +152,7 @@ def test_fast_kernel_equals_general_adder(notation: str, spread: float, monkeypa
     else:
         a, b = _random_operands(rng, mac.input.name, (24, 300), (300, 20), spread)
     y_fast, s_fast = mac.matmul(a, b, stats=True)
-    monkeypatch.setattr(floating, "_kernel", lambda *args: None)
+    monkeypatch.setattr(floating, "_magic_factory", lambda *args: None)
     y_slow, s_slow = mac.matmul(a, b, stats=True)
     assert_same(y_fast, y_slow, notation)
     assert s_fast == s_slow

@@ -43,7 +43,7 @@ from mixprec.formats import FloatFormat
 from mixprec.formats.reference import overflow_value
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder
-from mixprec.mac.stats import Counter
+from mixprec.mac.stats import EventCounter
 
 _EXPONENT = np.uint64(0x7FF0000000000000)
 _SIGN = np.uint64(0x8000000000000000)
@@ -69,7 +69,7 @@ def absorption_possible(fmt: FloatFormat) -> bool:
 def magic_adder(
     fmt: FloatFormat,
     overflow: Overflow,
-    counter: Counter | None,
+    counter: EventCounter | None,
     check_overflow: bool = True,
     sign_zeros: bool = True,
     absorb: bool = True,
