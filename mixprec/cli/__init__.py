@@ -20,6 +20,7 @@ COMMANDS = {
     "quantize": "mixprec.cli.quantize",
     "export": "mixprec.cli.export",
     "sweep": "mixprec.cli.sweep",
+    "search": "mixprec.cli.search",
     "data": "mixprec.cli.data",
 }
 

@@ -8,6 +8,7 @@ import json
 from mixprec.data import DATASETS, load
 from mixprec.nn import Policy, QuantizedMLP, evaluate
 from mixprec.nn import load as load_model
+from mixprec.nn.layered import parse_policy
 
 HELP = "evaluate a saved model on a dataset's test split under a precision policy"
 
@@ -20,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--data-dir", metavar="DIR", help="read the IDX files from DIR only")
     parser.add_argument(
-        "--policy", default="fp32", help=f"a preset: {', '.join(Policy.presets())} (default fp32)"
-    )
+        "--policy", default="fp32",
+        help=f"a preset ({', '.join(Policy.presets())}; default fp32), a format, or a policy "
+        "per layer BASE@LAYER=ENTRY such as fp8@1=bf16@3=bf16 (what 'mixprec search' prints)",
+    )  # fmt: skip
     parser.add_argument(
         "--mac", metavar="SPEC", help="override the forward MAC, e.g. 'int8->int16:wrap'"
     )
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="quantized int8 models: fixed-point (default) or ONNX Runtime's float requantization",
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=1000, help="serving batch (default 1000)")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument("--split", default="test", choices=("test", "train", "validation"))
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -42,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     """Load, serve, print accuracy and loss."""
     model = load_model(args.model)
     normalize = model.metadata.get("normalize", "standard")
-    data = load(args.dataset, data_dir=args.data_dir, download=False, normalize=normalize)
+    held_out = int(model.metadata.get("validation", 0) or 0)  # the examples it did not learn
+    data = load(
+        args.dataset, data_dir=args.data_dir, download=False, normalize=normalize,
+        validation=held_out, seed=int(model.metadata.get("validation_seed", 0) or 0),
+    )  # fmt: skip
+    if args.split == "validation" and data.validation is None:
+        raise ValueError(f"{args.model} was trained without a validation split (--validation)")
     split = getattr(data, args.split)
     if isinstance(model, QuantizedMLP):  # its scheme is its policy; --mac picks the MAC unit
         if args.policy != "fp32":
@@ -52,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
         )  # fmt: skip
     else:
-        policy = Policy.preset(args.policy)
+        policy = parse_policy(args.policy)
         if args.mac:
+            if not isinstance(policy, Policy):
+                raise ValueError(f"--mac changes a preset's MAC; for {args.policy!r} write the "
+                                 "MAC in the policy, e.g. fp32@2=int8->int16:wrap")  # fmt: skip
             policy = policy.with_mac(forward=args.mac)
         result = evaluate(model, split, policy, batch_size=args.batch_size)
     if args.json:

@@ -37,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0, help="initialization and shuffling seed")
     parser.add_argument(
+        "--validation", type=int, default=0, metavar="N",
+        help="hold N training examples out (never trained on; kept for 'mixprec search')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--validation-seed", type=int, default=0, metavar="S",
+        help="seed of the permutation that picks the held-out examples (default 0)",
+    )  # fmt: skip
+    parser.add_argument(
         "--sizes", default="784,128,32,10", help="layer sizes, input first (default the book's)"
     )
     parser.add_argument("--output-bias", action="store_true", help="give the softmax layer a bias")
@@ -48,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch (or JSON), save; on Ctrl-C save what was learned."""
     policy = Policy.preset(args.policy)
-    data = load(args.dataset, data_dir=args.data_dir, download=args.data_dir is None)
+    data = load(
+        args.dataset, data_dir=args.data_dir, download=args.data_dir is None,
+        validation=args.validation, seed=args.validation_seed,
+    )  # fmt: skip
     sizes = [int(s) for s in args.sizes.split(",")]
     model = MLP(sizes, output_bias=args.output_bias, seed=args.seed)
     status = 0
@@ -61,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     except TrainingInterrupted as interrupted:
         history, status = interrupted.history, 130
     meta = {"dataset": data.name, "normalize": data.normalize.value}
+    if args.validation:
+        meta.update(validation=args.validation, validation_seed=args.validation_seed)
     save(model, args.out, policy=policy, history=history, metadata=meta)
     if args.json:
         print(json.dumps(history.as_dict()))

@@ -20,6 +20,7 @@ import numpy as np
 
 from mixprec.data import Split
 from mixprec.nn.compute import forward
+from mixprec.nn.layered import LayerPolicy, entry_policy, layer_output, parse_policy
 from mixprec.nn.layers import log_softmax
 from mixprec.nn.model import MLP
 from mixprec.nn.numerics import Numerics
@@ -61,7 +62,7 @@ class Evaluation:
         return out
 
 
-def _serves_itself(model: Any, policy: Policy | str | None) -> bool:
+def _serves_itself(model: Any, policy: Policy | LayerPolicy | str | None) -> bool:
     """Whether ``model`` is not an ``MLP`` but serves itself (a ``QuantizedMLP``'s own numerics).
 
     Raises:
@@ -94,13 +95,33 @@ def image_batch(images: Any, width: int) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
+def _layered_logits(
+    model: MLP, images: np.ndarray, policy: LayerPolicy, batch_size: int
+) -> tuple[np.ndarray, Numerics]:
+    """Logits under a per-layer policy: each layer served by its own ``Numerics``.
+
+    Returns the logits and a ``Numerics`` of the base entry holding every layer's events.
+    """
+    policy.check(model.n_layers)
+    numerics = Numerics(entry_policy(policy.base))
+    h = images
+    for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
+        own = Numerics(policy.layer(i + 1))
+        h = layer_output(own, i + 1, w, b, h, i == model.n_layers - 1, batch_size)
+        numerics.events.by_layer.update(own.events.by_layer)
+    return h, numerics
+
+
 def _logits(
-    model: MLP, images: np.ndarray, policy: Policy | str | None, batch_size: int
+    model: MLP, images: np.ndarray, policy: Policy | LayerPolicy | str | None, batch_size: int
 ) -> tuple[np.ndarray, Numerics]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     images = image_batch(images, model.sizes[0])
-    numerics = Numerics(Policy.preset(policy if policy is not None else "fp32"))
+    chosen = parse_policy(policy if policy is not None else "fp32")
+    if isinstance(chosen, LayerPolicy):
+        return _layered_logits(model, images, chosen, batch_size)
+    numerics = Numerics(chosen)
     out = np.empty((len(images), model.sizes[-1]), np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events
         weights = numerics.weight_copies(model.weights)
@@ -114,7 +135,7 @@ def _logits(
 def predict(
     model: MLP,
     images: np.ndarray,
-    policy: Policy | str | None = None,
+    policy: Policy | LayerPolicy | str | None = None,
     batch_size: int = 1000,
 ) -> np.ndarray:
     """Logits of ``images`` served under ``policy``.
@@ -140,7 +161,7 @@ def predict(
 def evaluate(
     model: MLP,
     split: Split,
-    policy: Policy | str | None = None,
+    policy: Policy | LayerPolicy | str | None = None,
     batch_size: int = 1000,
 ) -> Evaluation:
     """Accuracy and loss of ``model`` on ``split``, served under ``policy``.
@@ -148,7 +169,8 @@ def evaluate(
     Args:
         model: a trained ``MLP`` (or a model that serves itself, such as a ``QuantizedMLP``).
         split: a ``Split`` (e.g. ``data.test``).
-        policy: a ``Policy`` or preset name (default ``"fp32"``).
+        policy: a ``Policy``, a preset name, or a per-layer policy (a ``LayerPolicy`` or its
+            string, e.g. ``"fp8@1=bf16@3=bf16"``; default ``"fp32"``).
         batch_size: examples per forward pass.
 
     Returns:
@@ -183,5 +205,5 @@ def evaluate(
         predictions=predictions,
         logits=logits,
         events=numerics.events.as_dict(),
-        policy=str(numerics.policy),
+        policy=str(parse_policy(policy if policy is not None else "fp32")),
     )

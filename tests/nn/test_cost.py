@@ -1,0 +1,88 @@
+"""The cost model: bytes equal the bytes of the arrays really stored; MACs and BOPs by layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixprec.formats import to_storage
+from mixprec.nn import MLP, quantize
+from mixprec.nn.cost import cost, scheme_precision
+from mixprec.nn.layered import LayerPolicy, entry_policy
+from mixprec.nn.numerics import tensor_scale
+from mixprec.nn.ptq import SCHEMES, pack_int4
+
+SIZES = (12, 7, 5, 3)
+
+
+def stored_arrays(model: MLP, entries: list[str]) -> list[np.ndarray]:
+    """The arrays a serving file would keep for each layer: codes, weight scale, bias."""
+    arrays = []
+    for w, b, entry in zip(model.weights, model.biases, entries, strict=True):
+        policy = entry_policy(entry)
+        fmt = policy.weights
+        scaled = str(policy.scaling.value) == "per_tensor"
+        if fmt.name in ("int8", "int4"):
+            s = tensor_scale(w, fmt)
+            codes = np.clip(np.rint(w * np.float32(s)), -fmt.max, fmt.max).astype(np.int8)
+            arrays.append(pack_int4(codes) if fmt.name == "int4" else codes)
+            arrays.append(np.float32(s).reshape(()))
+        else:
+            arrays.append(to_storage(w, fmt))
+            if scaled:
+                arrays.append(np.float32(1.0).reshape(()))
+        if b is not None:
+            arrays.append(b.astype(np.float32))
+    return arrays
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ["fp32", "fp32", "fp32"],
+        ["int8", "int8", "int8"],
+        ["int4", "int4", "int4"],
+        ["bf16", "fp8_e4m3", "int4"],
+        ["fp8", "int8", "fp16"],
+    ],
+    ids=lambda e: "-".join(e),
+)
+def test_weight_bytes_are_the_bytes_of_the_stored_arrays(entries: list[str]) -> None:
+    model = MLP(SIZES, seed=1)
+    c = cost(model, entries)
+    assert c.weight_bytes == sum(a.nbytes for a in stored_arrays(model, entries))
+    assert cost(model, LayerPolicy.uniform(entries)).weight_bytes == c.weight_bytes
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_scheme_bytes_equal_the_quantized_model_arrays(scheme: str) -> None:
+    model = MLP(SIZES, seed=2)
+    x = np.random.default_rng(0).standard_normal((40, SIZES[0])).astype(np.float32)
+    q = quantize(model, x, scheme=scheme)
+    assert cost(model, scheme_precision(scheme)).weight_bytes == q.nbytes
+
+
+def test_macs_bops_and_activation_bytes_by_layer() -> None:
+    c = cost((784, 128, 32, 10), ["int4", "bf16", "fp32"], batch=4)
+    assert [layer.macs for layer in c.layers] == [784 * 128, 128 * 32, 32 * 10]
+    assert [layer.bops for layer in c.layers] == [784 * 128 * 16, 128 * 32 * 256, 320 * 1024]
+    # int4 input packed two a byte plus its scale; bf16 2 B; fp32 4 B
+    assert [layer.activation_bytes for layer in c.layers] == [
+        4 * 784 // 2 + 4,
+        4 * 128 * 2,
+        4 * 32 * 4,
+    ]
+    assert c.macs == 104_768 and c.bops == sum(layer.bops for layer in c.layers)
+
+
+def test_book_fp32_weights_are_the_books_count() -> None:
+    assert cost(MLP.book(), "fp32").weight_bytes == 419_712
+
+
+def test_errors_name_the_problem() -> None:
+    with pytest.raises(ValueError, match="2 layer policies for a model of 3 layers"):
+        cost(SIZES, ["fp32", "int8"])
+    with pytest.raises(ValueError, match="batch must be an integer >= 1"):
+        cost(SIZES, "fp32", batch=0)
+    with pytest.raises(ValueError, match="unknown policy entry"):
+        cost(SIZES, "fp9")
