@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.names import canonical
 from mixprec.formats import FORMATS, IntFormat, get_format
 from mixprec.mac import MAC
 from mixprec.nn.layers import affine_forward, relu_forward
@@ -51,7 +52,7 @@ SEPARATOR = "@"
 
 
 def _preset_key(name: str) -> str | None:
-    key = name.strip().lower().replace("_", "-")
+    key = canonical(name)
     return key if key in Policy.presets() else None
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mixprec._util.progress import progress_bar
 from mixprec.experiments.executors import Executor, LocalExecutor
 from mixprec.experiments.search.pareto import cheapest_within, pareto_front
 from mixprec.experiments.search.results import (
@@ -95,16 +96,6 @@ def _tasks(ctx: _Context, split: str, todo: Sequence[Assignment]) -> list[Search
     ]
 
 
-def _progress(total: int, enabled: bool, description: str) -> Any:
-    if not enabled or not total:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="eval", desc=description, dynamic_ncols=True)
-
-
 def _evaluate(ctx: _Context, split: str, assignments: Sequence[Assignment]) -> None:
     """Run the evaluations the store lacks; append each record as its task finishes."""
     todo = ctx.missing(split, assignments)
@@ -112,7 +103,8 @@ def _evaluate(ctx: _Context, split: str, assignments: Sequence[Assignment]) -> N
         return
     executor = ctx.executor or LocalExecutor()
     tasks = _tasks(ctx, split, todo)
-    bar = _progress(len(todo), ctx.progress, f"search {split}")
+    bar = progress_bar(len(todo), ctx.progress, unit="eval", desc=f"search {split}",
+                       dynamic_ncols=True)  # fmt: skip
     outcomes = executor.map_unordered(run_task, tasks)
     try:
         for outcome in outcomes:
