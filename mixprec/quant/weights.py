@@ -116,14 +116,19 @@ def quantize_weights(
     q_max = int(f.max)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(map(repr, METHODS))}")
-    if method == "gptq" and inputs is None:
-        raise ValueError("method='gptq' needs the layer's calibration inputs (inputs=...)")
     if accumulator is not None and group_size is not None:
         raise ValueError(
             "an accumulator bound is per output channel; use per-channel scales (no group_size)"
         )
     w = np.asarray(w, np.float32)
     lo, hi = input_range
+    h = None if inputs is None else gptq.hessian(inputs)
+
+    def run_gptq(grid: gptq.Grid) -> np.ndarray:
+        if h is None:
+            raise ValueError("method='gptq' needs the layer's calibration inputs (inputs=...)")
+        return gptq.gptq(w, h, grid, damp=damp, act_order=act_order)
+
     if accumulator is not None:
         scale = a2q.a2q_scales(w, f, accumulator, lo, hi, bound)
         limit = a2q.budget(accumulator, lo, hi, bound)
@@ -132,7 +137,7 @@ def quantize_weights(
             codes = a2q.round_within_budget(v, limit, bound, q_max)
         else:
             grid = _budget_grid(scale, q_max, limit, bound)
-            values = gptq.gptq(w, gptq.hessian(inputs), grid, damp=damp, act_order=act_order)
+            values = run_gptq(grid)
             codes = np.rint(values / scale.astype(np.float64))
         return QuantizedWeights(codes.astype(np.int8), scale)
     if group_size is not None:
@@ -148,6 +153,6 @@ def quantize_weights(
         codes = np.clip(np.rint(w / per_row), -q_max, q_max)
     else:
         grid = gptq.rtn_grid(per_row, f)
-        values = gptq.gptq(w, gptq.hessian(inputs), grid, damp=damp, act_order=act_order)
+        values = run_gptq(grid)
         codes = np.rint(values / per_row.astype(np.float64))
     return QuantizedWeights(codes.astype(np.int8), scale, group_size)

@@ -1,0 +1,186 @@
+"""Quantization-aware training: STE gradients, export bit for bit, A2Q serving, interruption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from mixprec.data import Dataset
+from mixprec.nn.history import TrainingInterrupted
+from mixprec.nn.layers import softmax
+from mixprec.nn.model import MLP
+from mixprec.nn.optim import SGD
+from mixprec.quant import a2q
+from mixprec.quant.qat import FakeQuantMLP
+from mixprec.quant.qat_train import evaluate_fake_quant, export, qat_epochs, qat_train
+
+SCHEMES = {
+    "int8-per-channel": dict(weights="int8", activations="int8"),
+    "int8-per-channel-asym": dict(weights="int8", activations="int8", symmetric_activations=False),
+    "int4-weight-only": dict(weights="int4", activations=None),
+}
+
+
+@pytest.fixture(scope="module")
+def base(synthetic: Dataset) -> MLP:
+    from mixprec.nn.train import train
+
+    model = MLP((784, 32, 16, 10), seed=0)
+    train(model, synthetic, epochs=2, progress=False, eval_split=None)
+    return model
+
+
+def test_step_gradient_is_the_clipped_ste_by_hand() -> None:
+    # one layer, int4 weights only: dL/dW = x^T (softmax - onehot) / n where |w / s| <= 7
+    rng = np.random.default_rng(0)
+    model = MLP((5, 3), seed=0)
+    model.weights[0][0, 0] = 0.0
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    labels = np.array([0, 2, 1, 2])
+    fq = FakeQuantMLP(model, "int4", None)
+    step = fq.step(x, labels)
+    s = np.abs(model.weights[0]).max(axis=0) / np.float32(7)
+    w_q = np.clip(np.rint(model.weights[0] / s), -7, 7) * s
+    p = softmax((x @ w_q).astype(np.float64))
+    p[np.arange(4), labels] -= 1
+    assert_array_equal(np.abs(model.weights[0] / s) <= 7, True)  # max-based scales clip nothing
+    np.testing.assert_allclose(step.grads[0], x.T.astype(np.float64) @ p / 4, rtol=1e-5)
+
+
+def test_saturated_activations_get_no_gradient() -> None:
+    model = MLP((3, 2), seed=0)
+    fq = FakeQuantMLP(model, "int8", "int4", warmup_steps=1)
+    x = np.array([[0.1, -0.2, 0.3], [0.2, 0.1, -0.1]], np.float32)
+    fq.step(x, np.array([0, 1]))  # the observer freezes on this batch's range [-0.2, 0.3]
+    _, kept = fq.forward(np.array([[5.0, 0.1, -0.1]], np.float32))
+    assert_array_equal(kept[0].x_inside, [[False, True, True]])
+    assert kept[0].x_q[0, 0] == np.float32(7 * fq.input_qparams(0)[0])
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_fake_quant_forward_equals_the_exported_model(
+    base: MLP, synthetic: Dataset, scheme: str
+) -> None:
+    fq = FakeQuantMLP(base.copy(), **SCHEMES[scheme], warmup_steps=3)
+    qat_train(fq, synthetic.train[:400], epochs=1, lr=0.01, seed=0)
+    q = export(fq, scheme)
+    images = synthetic.test.images
+    logits, _ = fq.forward(images)
+    assert_array_equal(q.predict(images, path="fake_quant"), logits)  # bit for bit
+    if q.scheme.is_integer:
+        # integer-only serving: exact int32 sums, fixed-point requantization (two roundings,
+        # see mixprec.nn.requant) instead of float32 ones: the same prediction nearly always
+        same = q.predict(images).argmax(1) == logits.argmax(1)
+        assert same.mean() >= 0.97
+
+
+@pytest.mark.parametrize("bound", ["a2q", "a2q+"])
+def test_a2q_qat_serves_a_narrow_accumulator_without_wraps(
+    base: MLP, synthetic: Dataset, bound: str
+) -> None:
+    fq = FakeQuantMLP(base.copy(), "int8", "int8", accumulator=14, bound=bound, warmup_steps=3)
+    qat_train(fq, synthetic.train[:400], epochs=1, lr=0.01, seed=0)
+    for i in range(base.n_layers):
+        codes, _ = fq.weight_qparams(i)
+        lo, hi = fq.input_range(i)
+        assert np.all(a2q.fits(codes.astype(np.int64), 14, lo, hi))
+    q = export(fq, "int8-per-channel")
+    _, events = q.predict(synthetic.test.images, mac="int8->int14:wrap", stats=True)
+    assert events["forward"]["wraps"] == 0
+    assert_array_equal(q.predict(synthetic.test.images, mac="int8->int14:wrap"),
+                       q.predict(synthetic.test.images))  # fmt: skip
+    plain = FakeQuantMLP(base.copy(), "int8", "int8", warmup_steps=3)
+    qat_train(plain, synthetic.train[:400], epochs=1, lr=0.01, seed=0)
+    _, events = export(plain, "int8-per-channel").predict(
+        synthetic.test.images, mac="int8->int14:wrap", stats=True
+    )
+    assert events["forward"]["wraps"] > 0  # without the bound the same MAC wraps
+
+
+def test_qat_recovers_accuracy_and_is_reproducible(base: MLP, synthetic: Dataset) -> None:
+    runs = []
+    for _ in range(2):
+        fq = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=5)
+        history = qat_train(fq, synthetic, epochs=2, lr=0.01, seed=3, eval_split=synthetic.test)
+        runs.append((fq.model.parameters(), history))
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0], strict=True))
+    history = runs[0][1]
+    assert history.accuracy == runs[1][1].accuracy and history.epochs == 2
+    assert history.policy == "qat:w4a4" and history.config["lr"] == 0.01
+    assert history.accuracy[-1] >= 0.8
+
+
+def test_lsq_learns_steps(base: MLP, synthetic: Dataset) -> None:
+    fq = FakeQuantMLP(base.copy(), "int4", "int4", learn_scales=True, warmup_steps=2)
+    before = [s.copy() for s in fq.weight_steps]
+    history = qat_train(fq, synthetic.train, epochs=1, lr=0.01, seed=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, fq.weight_steps, strict=True))
+    assert all(np.all(s > 0) for s in fq.weight_steps) and history.steps == 5
+    assert evaluate_fake_quant(fq, synthetic.test)[0] >= 0.5
+
+
+def test_interrupt_keeps_the_last_completed_step(
+    base: MLP, synthetic: Dataset, monkeypatch
+) -> None:
+    fq = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=2)
+    original, calls, snapshot = FakeQuantMLP.step, [], []
+
+    def step(self: FakeQuantMLP, *args):
+        if len(calls) == 7:  # epoch 1 has 5 steps at batch 128 (600 images)
+            snapshot.extend(p.copy() for p in self.model.parameters())
+            raise KeyboardInterrupt
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(FakeQuantMLP, "step", step)
+    with pytest.raises(TrainingInterrupted) as caught:
+        qat_train(fq, synthetic, epochs=3, lr=0.01)
+    history = caught.value.history
+    assert history.interrupted and history.epochs == 1 and history.steps == 7
+    assert all(np.array_equal(p, q) for p, q in zip(snapshot, fq.model.parameters(), strict=True))
+
+
+def test_sigint_during_an_update_lands_after_it(base: MLP, synthetic: Dataset, monkeypatch) -> None:
+    import signal
+
+    original, calls = SGD.updates, []
+
+    def updates(self: SGD, grads):
+        out = original(self, grads)
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(SGD, "updates", updates)
+    fq = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=2)
+    run = qat_epochs(fq, synthetic, epochs=2, lr=0.01)
+    with pytest.raises(TrainingInterrupted) as caught:
+        next(run)
+    assert caught.value.history.steps == 3
+    # the same three whole steps, without the interruption
+    reference = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=2)
+    monkeypatch.setattr(SGD, "updates", original)
+    order = np.random.default_rng(0).spawn(2)[0].permutation(600)
+    sgd = SGD([p.shape for p in reference.model.parameters()], lr=0.01)
+    for i in range(3):
+        index = order[i * 128 : (i + 1) * 128]
+        step = reference.step(synthetic.train.images[index], synthetic.train.labels[index])
+        for p, u in zip(reference.model.parameters(), sgd.updates(step.grads), strict=True):
+            p += u
+    assert all(
+        np.array_equal(p, q)
+        for p, q in zip(fq.model.parameters(), reference.model.parameters(), strict=True)
+    )
+
+
+def test_errors(base: MLP) -> None:
+    with pytest.raises(ValueError, match="int2..int8"):
+        FakeQuantMLP(base.copy(), "fp8_e4m3")
+    with pytest.raises(ValueError, match="accumulator bound needs"):
+        FakeQuantMLP(base.copy(), "int8", None, accumulator=16)
+    with pytest.raises(ValueError, match="does not store"):
+        export(FakeQuantMLP(base.copy(), "int4", "int4"), "int8-per-channel")
+    with pytest.raises(ValueError, match="no batch yet"):
+        FakeQuantMLP(base.copy(), "int8", "int8").forward(np.zeros((1, 784), np.float32))
