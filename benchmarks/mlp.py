@@ -1,9 +1,9 @@
 """Training the book's MLP under each precision preset, beside the plain-numpy reference.
 
-For each seed, the plain-numpy MLP (``benchmarks/plain_mlp.py``) and ``mixprec.nn.train`` under
-each preset run side by side on Fashion-MNIST with ``mixprec.nn.train``'s default recipe (batch
+For each seed, the plain-numpy MLP (``benchmarks/plain_mlp.py``) and ``mixprec.train.train`` under
+each preset run side by side on Fashion-MNIST with ``mixprec.train.train``'s default recipe (batch
 128, SGD momentum 0.9, lr 0.05 with a cosine decay per epoch; the plain MLP gets the same rate
-each epoch): epoch by epoch, round robin (``mixprec.nn.train_epochs``), so that the load of a
+each epoch): epoch by epoch, round robin (``mixprec.train.train_epochs``), so that the load of a
 shared machine weighs on all of them alike. Each epoch's time is divided by the plain epoch of the
 same round; the table shows the median of those ratios over all epochs and seeds, the median
 seconds per epoch, and the test accuracy after the last epoch (mean ± standard deviation over
@@ -29,7 +29,8 @@ import plain_mlp  # noqa: E402
 
 import mixprec  # noqa: E402
 from mixprec.data import load  # noqa: E402
-from mixprec.nn import MLP, History, train_epochs  # noqa: E402
+from mixprec.nn import MLP  # noqa: E402
+from mixprec.train import History, train_epochs  # noqa: E402
 
 TARGETS = {"fp32": (1.3, 0.0), "bf16": (2.5, 0.5), "fp16-amp": (3.0, 0.5), "fp8": (3.0, 1.5)}
 
@@ -72,7 +73,9 @@ def main() -> None:
         plain = plain_mlp.PlainMLP(seed)
         models = {name: MLP.book(seed=seed) for name in presets}
         runs = {
-            name: train_epochs(models[name], data, name, args.epochs, seed=seed, progress=False)
+            name: train_epochs(
+                models[name], data, name, epochs=args.epochs, seed=seed, progress=False
+            )
             for name in presets
         }
         for epoch in range(args.epochs):

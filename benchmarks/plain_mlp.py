@@ -2,13 +2,13 @@
 
 784-128-32-10, ReLU hidden layers, softmax output without a bias, cross-entropy loss, He-normal
 initialization, SGD with momentum 0.9, batch 128, learning rate 0.05 with a cosine decay per epoch
-(epoch ``e`` of ``E`` at ``0.05 * 0.5 * (1 + cos(pi * e / E))``, as ``mixprec.nn.train``'s default
-schedule), inputs standardized with one global mean and standard deviation
+(epoch ``e`` of ``E`` at ``0.05 * 0.5 * (1 + cos(pi * e / E))``, as ``mixprec.train.train``'s
+default schedule), inputs standardized with one global mean and standard deviation
 (``mixprec.data.load(normalize="standard")``).
 
 It draws its initial weights and its shuffling from ``numpy.random.default_rng(seed)`` in the same
-order as ``mixprec.nn.MLP`` and ``mixprec.nn.train``, and does the same float32 operations in the
-same order, so ``mixprec.nn.train`` under the ``fp32`` policy reproduces it bit for bit: the
+order as ``mixprec.nn.MLP`` and ``mixprec.train.train``, and does the same float32 operations in the
+same order, so ``mixprec.train.train`` under the ``fp32`` policy reproduces it bit for bit: the
 benchmark checks that. The code is kept short and free of abstractions on purpose; it is what
 "plain numpy" costs.
 
@@ -46,7 +46,7 @@ def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
 class PlainMLP:
     """The reference's state (parameters, velocities, shuffling stream); ``epoch()`` runs one.
 
-    Seeded as ``mixprec.nn.MLP.book(seed)`` plus ``mixprec.nn.train(..., seed=seed)``; ``lr`` is
+    Seeded as ``mixprec.nn.MLP.book(seed)`` plus ``mixprec.train.train(..., seed=seed)``; ``lr`` is
     the base learning rate, each epoch's comes from ``cosine_lr``.
     """
 
@@ -56,7 +56,7 @@ class PlainMLP:
         b1, b2, _ = self.biases
         self.params = [w1, b1, w2, b2, w3]
         self.velocity = [np.zeros_like(p) for p in self.params]
-        self.rng = np.random.default_rng(seed).spawn(2)[0]  # as mixprec.nn.train: shuffling
+        self.rng = np.random.default_rng(seed).spawn(2)[0]  # as mixprec.train.train: shuffling
         self.lr, self.momentum = lr, np.float32(momentum)
 
     def epoch(

@@ -38,7 +38,7 @@ from mixprec.nn.evaluate import evaluate, predict
 from mixprec.nn.io import load as load_model
 from mixprec.nn.model import MLP
 from mixprec.nn.ptq import QuantizedMLP, quantize
-from mixprec.nn.train import train
+from mixprec.train import train
 
 ROWS: list[tuple[str, str, dict[str, Any]]] = [
     # (scheme, observer, predict options)

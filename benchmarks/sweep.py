@@ -65,7 +65,7 @@ def main() -> None:
     print(
         f"sweep {sweep.name}: {sweep.dataset}, {len(sweep.train)} train x {len(sweep.serve)} "
         f"serve x {len(sweep.seeds)} seeds = {len(sweep.cells())} models, "
-        f"{len(sweep.grid())} runs, {sweep.epochs} epochs; {os.cpu_count()} cores; "
+        f"{len(sweep.grid())} runs, {sweep.training.epochs} epochs; {os.cpu_count()} cores; "
         f"numpy {np.__version__}, python {platform.python_version()}"
     )
     executors = {"local, 1 process": 1, f"local, {args.jobs} processes": args.jobs}

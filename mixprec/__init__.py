@@ -8,7 +8,7 @@ units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rod
 3.140625
 """
 
-from mixprec import data, formats, mac, nn
+from mixprec import data, formats, mac, nn, train
 from mixprec._util.version import __version__
 from mixprec.formats import (
     FloatFormat,
@@ -43,4 +43,5 @@ __all__ = [
     "nn",
     "quantize",
     "to_storage",
+    "train",
 ]

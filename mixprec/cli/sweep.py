@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mixprec.cli.training import add_training_arguments, training_settings
+
 if TYPE_CHECKING:
     from mixprec.experiments import Sweep
 
@@ -52,18 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve configurations, e.g. 'fp32,fp8_e4m3,int8->int16:wrap' (quoted)",
     )
     grid.add_argument("--seeds", metavar="N|LIST", help="a count (seeds 0..N-1) or a list: 0,5,9")
-    grid.add_argument("--epochs", type=int)
-    grid.add_argument("--batch-size", type=int)
-    grid.add_argument(
-        "--lr", type=float, help="base learning rate (default: the experiment's, else sgd's 0.05)"
-    )
-    grid.add_argument(
-        "--schedule",
-        choices=["constant", "cosine"],
-        help="learning rate per epoch: cosine decay from --lr, or constant (default: the "
-        "experiment's, else cosine)",
-    )
-    grid.add_argument("--momentum", type=float)
+    add_training_arguments(grid, "the experiment's", skip=("seed", "optimizer"))
     grid.add_argument("--dataset", choices=["auto", "fashion-mnist", "mnist"])
     grid.add_argument("--data-dir", metavar="DIR", help="look for the IDX files in DIR only")
     grid.add_argument("--train-limit", type=int, metavar="N", help="train on the first N images")
@@ -123,11 +114,7 @@ def build_sweep(args: argparse.Namespace) -> Sweep:
         train=args.train,
         serve=args.serve,
         seeds=_seeds(args.seeds),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        schedule=args.schedule,
-        momentum=args.momentum,
+        **training_settings(args),
         dataset=args.dataset,
         data_dir=args.data_dir,
         train_limit=args.train_limit,
@@ -142,7 +129,7 @@ def _list() -> int:
         sweep = load_experiment(name)
         print(
             f"{name:<14} {len(sweep.train)} train x {len(sweep.serve)} serve x "
-            f"{len(sweep.seeds)} seeds, {sweep.epochs} epochs: {sweep.description}"
+            f"{len(sweep.seeds)} seeds, {sweep.training.epochs} epochs: {sweep.description}"
         )
     return 0
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from mixprec.cli.training import add_training_arguments, training_settings
 from mixprec.data import DATASETS, load
-from mixprec.nn import MLP, Policy, TrainingInterrupted, save, train
-from mixprec.nn.schedule import Schedule
+from mixprec.nn import MLP, Policy, save
+from mixprec.train import TrainConfig, TrainingInterrupted, train
 
 HELP = "train the book's MLP (784-128-32-10) under a precision policy and save it (.npz)"
 
@@ -19,23 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", default="fp32", help=f"a preset: {', '.join(Policy.presets())} (default fp32)"
     )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
-    parser.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="base learning rate (default: the optimizer's, 0.05 for sgd, 0.001 for adam)",
-    )
-    parser.add_argument(
-        "--schedule",
-        default="cosine",
-        choices=[schedule.value for schedule in Schedule],
-        help="learning rate per epoch: cosine decay from --lr (default), or constant",
-    )
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=0, help="initialization and shuffling seed")
+    add_training_arguments(parser, "TrainConfig(): 10 epochs, batch 128, sgd, lr 0.05 for sgd "
+                           "and 0.001 for adam, cosine, momentum 0.9, seed 0")  # fmt: skip
     parser.add_argument(
         "--validation", type=int, default=0, metavar="N",
         help="hold N training examples out (never trained on; kept for 'mixprec search')",
@@ -61,14 +47,11 @@ def run(args: argparse.Namespace) -> int:
         validation=args.validation, seed=args.validation_seed,
     )  # fmt: skip
     sizes = [int(s) for s in args.sizes.split(",")]
-    model = MLP(sizes, output_bias=args.output_bias, seed=args.seed)
+    config = TrainConfig(**training_settings(args))
+    model = MLP(sizes, output_bias=args.output_bias, seed=config.seed)
     status = 0
     try:
-        history = train(
-            model, data, policy=policy, epochs=args.epochs, batch_size=args.batch_size,
-            optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-            momentum=args.momentum, seed=args.seed, progress=not args.no_progress,
-        )  # fmt: skip
+        history = train(model, data, policy=policy, config=config, progress=not args.no_progress)
     except TrainingInterrupted as interrupted:
         history, status = interrupted.history, 130
     meta = {"dataset": data.name, "normalize": data.normalize.value}

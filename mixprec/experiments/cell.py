@@ -83,7 +83,8 @@ def _events(evaluation: Any) -> tuple[dict[str, int], dict[str, dict[str, int]]]
 
 def _trained(cell: Cell, train_split: Any) -> tuple[Any, TrainedModel]:
     """The cell's model: rebuilt from ``cell.trained``, or trained now."""
-    from mixprec.nn import MLP, train
+    from mixprec.nn import MLP
+    from mixprec.train import train
 
     if cell.trained is not None:
         model = MLP.from_arrays(cell.trained.weights, cell.trained.biases)
@@ -95,13 +96,7 @@ def _trained(cell: Cell, train_split: Any) -> tuple[Any, TrainedModel]:
         model,
         train_split,
         policy=train_policy(cell.train),
-        epochs=sweep.epochs,
-        batch_size=sweep.batch_size,
-        optimizer=sweep.optimizer,
-        lr=sweep.resolved_lr,
-        schedule=sweep.schedule,
-        momentum=sweep.momentum,
-        seed=cell.seed,
+        config=sweep.training.replace(seed=cell.seed),
         progress=False,
         eval_split=None,
     )

@@ -317,7 +317,7 @@ def report_sweep(
     if not records:
         return records, [], None
     rows = summarize(records, sweep.train, sweep.serve)
-    limits = []
+    limits, t = [], sweep.training
     if sweep.train_limit:
         limits.append(f"first {sweep.train_limit} training images")
     if sweep.test_limit:
@@ -326,10 +326,10 @@ def report_sweep(
         (sweep.description + "\n\n" if sweep.description else "")
         + f"Dataset {sweep.dataset}"
         + (f" ({', '.join(limits)})" if limits else "")
-        + f"; model {sweep.model}; {sweep.epochs} epoch{'s' * (sweep.epochs != 1)}, batch "
-        f"{sweep.batch_size}, "
-        f"{sweep.optimizer} lr {sweep.resolved_lr:g} ({sweep.schedule} schedule) momentum "
-        f"{sweep.momentum:g}; seeds "
+        + f"; model {sweep.model}; {t.epochs} epoch{'s' * (t.epochs != 1)}, batch "
+        f"{t.batch_size}, "
+        f"{t.optimizer_name} lr {t.resolved_lr:g} ({t.schedule.value} schedule) momentum "
+        f"{t.momentum:g}; seeds "
         f"{', '.join(map(str, sweep.seeds))}. Records: {len(records)} of {len(wanted)}"
         + ("." if len(records) == len(wanted) else " (incomplete: rerun to finish).")
     ]

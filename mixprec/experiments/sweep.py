@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
-import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mixprec.experiments.store import record_key
-from mixprec.nn.optim import default_lr
-from mixprec.nn.schedule import Schedule, as_schedule
+from mixprec.train import Schedule, TrainConfig
 
 __all__ = [
     "Cell",
@@ -44,6 +42,8 @@ __all__ = [
 
 DATASETS = ("auto", "fashion-mnist", "mnist")
 OPTIMIZERS = ("sgd",)
+#: The training recipe of a sweep unless it says otherwise (5 epochs, else ``TrainConfig()``).
+DEFAULT_TRAINING = TrainConfig(epochs=5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,9 +62,10 @@ class Sweep:
             (``"fp8_e4m3"``), a MAC override (``"int8->int16:wrap"``) or a post-training
             quantization scheme (``"ptq:int8-per-channel"``); see ``mixprec.experiments.serve``.
         seeds: the seeds; each seeds the initialization and the shuffling of one model.
-        epochs, batch_size, optimizer, lr, schedule, momentum: training settings
-            (``mixprec.nn.train``): ``lr=None`` is the optimizer's default (0.05 for SGD; see
-            ``resolved_lr``), ``schedule`` is ``"cosine"`` (decay per epoch) or ``"constant"``.
+        training: the training settings (a ``mixprec.train.TrainConfig``; its ``seed`` is
+            replaced by each cell's seed). In TOML and ``from_dict``/``replace`` its fields are
+            top-level keys (``epochs = 10``); ``lr=None`` is the optimizer's default (0.05 for
+            SGD), ``schedule`` is ``"cosine"`` (decay per epoch) or ``"constant"``.
         normalize: input normalization (``mixprec.data.load``).
         train_limit: train on the first ``train_limit`` training images only (``None``: all).
         test_limit: evaluate on the first ``test_limit`` test images only (``None``: all).
@@ -78,12 +79,7 @@ class Sweep:
     train: tuple[str, ...] = ("fp32",)
     serve: tuple[str, ...] = ("fp32",)
     seeds: tuple[int, ...] = (0,)
-    epochs: int = 5
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float | None = None
-    schedule: str = "cosine"
-    momentum: float = 0.9
+    training: TrainConfig = DEFAULT_TRAINING
     normalize: str = "standard"
     train_limit: int | None = None
     test_limit: int | None = None
@@ -99,25 +95,20 @@ class Sweep:
             raise ValueError(
                 f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}."
             )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}."
+        if not isinstance(self.training, TrainConfig):
+            raise TypeError(
+                f"training must be a TrainConfig, got {type(self.training).__name__}; or give "
+                "its settings as keys of Sweep.from_dict"
             )
-        for name in ("epochs", "batch_size"):
-            _positive_int(name, getattr(self, name))
+        if self.training.optimizer_name not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.training.optimizer_name!r}; choose one of "
+                f"{', '.join(OPTIMIZERS)}."
+            )
+        _positive_int("epochs", self.training.epochs)
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        for name, low, high in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0)):
-            value = getattr(self, name)
-            if name == "lr" and value is None:
-                continue
-            number = not isinstance(value, bool) and isinstance(value, (int, float))
-            if not (number and (low < value < high if name == "lr" else low <= value < high)):
-                allowed = "> 0" if name == "lr" else "in [0, 1)"
-                raise ValueError(f"{name} must be a number {allowed}, got {value!r}.")
-            set_(self, name, float(value))
-        set_(self, "schedule", as_schedule(self.schedule).value)
         if self.model != "book":
             _model_sizes(self.model)
 
@@ -125,12 +116,13 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], name: str | None = None) -> Sweep:
-        """A sweep from a mapping of field names (a parsed TOML file).
+        """A sweep from a mapping of field names (a parsed TOML file); the fields of
+        ``TrainConfig`` but ``seed`` are keys of their own (``epochs``, ``lr``, ...).
 
         Raises:
             ValueError: an unknown key (the message lists the allowed ones) or a bad value.
         """
-        allowed = [f.name for f in dataclasses.fields(cls)]
+        allowed = _settings()
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             raise ValueError(
@@ -140,7 +132,8 @@ class Sweep:
         values = dict(values)
         if name is not None:
             values.setdefault("name", name)
-        return cls(**values)
+        training = {k: values.pop(k) for k in TRAINING_KEYS if k in values}
+        return cls(**values, training=DEFAULT_TRAINING.replace(**training))
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
@@ -152,15 +145,25 @@ class Sweep:
             raise ValueError(f"{path}: {error}") from None
 
     def replace(self, **changes: Any) -> Sweep:
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with some fields changed (``None`` values are ignored); training settings
+        (``epochs=``, ``lr=``, ...) change ``training``.
+
+        Raises:
+            ValueError: an unknown setting (the message lists them) or a bad value.
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = sorted(set(changes) - set(_settings()) - {"training"})
+        if unknown:
+            raise ValueError(
+                f"unknown sweep setting(s) {', '.join(map(repr, unknown))}; the settings are "
+                f"{', '.join(_settings())}."
+            )
+        training = {k: changes.pop(k) for k in TRAINING_KEYS if k in changes}
+        if training:
+            changes["training"] = changes.get("training", self.training).replace(**training)
+        return dataclasses.replace(self, **changes)
 
     # -- the grid ------------------------------------------------------------------------------
-
-    @property
-    def resolved_lr(self) -> float:
-        """The learning rate training starts with: ``lr``, or the optimizer's default."""
-        return self.lr if self.lr is not None else default_lr(self.optimizer)
 
     def inputs(self) -> dict[str, Any]:
         """The settings that determine a result, besides (train, serve, seed).
@@ -169,20 +172,21 @@ class Sweep:
         schedule is left out when it is ``"constant"``, the only schedule before there was a
         choice: results stored then keep their keys.
         """
+        training = self.training
         inputs = {
             "dataset": self.dataset,
             "model": self.model,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "lr": self.resolved_lr,
-            "momentum": self.momentum,
+            "epochs": training.epochs,
+            "batch_size": training.batch_size,
+            "optimizer": training.optimizer_name,
+            "lr": training.resolved_lr,
+            "momentum": training.momentum,
             "normalize": self.normalize,
             "train_limit": self.train_limit,
             "test_limit": self.test_limit,
         }
-        if self.schedule != Schedule.CONSTANT.value:
-            inputs["schedule"] = self.schedule
+        if training.schedule is not Schedule.CONSTANT:
+            inputs["schedule"] = training.schedule.value
         return inputs
 
     def key(self, train: str, serve: str, seed: int) -> str:
@@ -217,11 +221,17 @@ class Sweep:
         return (784, 128, 32, 10) if self.model == "book" else _model_sizes(self.model)
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON-able values (tuples become lists)."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-            for f in dataclasses.fields(self)
-        }
+        """The settings as plain JSON-able values (tuples become lists), the training settings
+        as keys of their own: ``Sweep.from_dict(sweep.as_dict()) == sweep``."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "training":
+                training = self.training.as_dict()
+                values.update({k: training[k] for k in TRAINING_KEYS})
+            else:
+                value = getattr(self, f.name)
+                values[f.name] = list(value) if isinstance(value, tuple) else value
+        return values
 
 
 @dataclass(frozen=True)
@@ -320,6 +330,16 @@ def read_toml(text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"invalid TOML: {error}") from None
+
+
+#: The training settings a sweep file sets (each cell's seed replaces ``TrainConfig.seed``).
+TRAINING_KEYS = tuple(name for name in TrainConfig.fields() if name != "seed")
+
+
+def _settings() -> list[str]:
+    """The keys of a sweep file: the fields of ``Sweep`` with ``training`` spelled out."""
+    names = [f.name for f in dataclasses.fields(Sweep) if f.name != "training"]
+    return names + list(TRAINING_KEYS)
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -2,19 +2,19 @@
 
 >>> import tempfile
 >>> import mixprec.data as md
->>> from mixprec.nn import MLP, Policy, evaluate, train
+>>> from mixprec.nn import MLP, evaluate
+>>> from mixprec.train import train
 >>> data = md.load(data_dir=md.make_synthetic(tempfile.mkdtemp(), n_train=300, n_test=100))
 >>> model = MLP.book(seed=0)
 >>> history = train(model, data, policy="bf16", epochs=2, progress=False)
->>> history.accuracy[-1] > 0.9, evaluate(model, data.test, policy="int8").accuracy > 0.9
-(True, True)
+>>> evaluate(model, data.test, policy="int8").accuracy > 0.9
+True
 >>> MLP.book().n_parameters
 104928
 """
 
 from mixprec.nn.compute import backward, forward
 from mixprec.nn.evaluate import Evaluation, evaluate, predict
-from mixprec.nn.history import History, TrainingInterrupted
 from mixprec.nn.io import FORMAT_VERSION, load, read_metadata, register_kind, save
 from mixprec.nn.layers import (
     affine_backward,
@@ -43,23 +43,19 @@ from mixprec.nn.observers import (
     PercentileObserver,
 )
 from mixprec.nn.onnx_export import export_onnx, onnx_predict, to_onnx  # onnx imported lazily
-from mixprec.nn.optim import SGD, Adam, Optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
 from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, quantize
 from mixprec.nn.requant import Requantization
-from mixprec.nn.schedule import Schedule, epoch_lr
-from mixprec.nn.train import train, train_epochs
-from mixprec.nn.trainer import StepResult, Trainer
 
 __all__ = [
-    "BOOK_SIZES", "FORMAT_VERSION", "MLP", "SGD", "Adam", "Counts", "Evaluation", "Events",
-    "History", "Init", "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Numerics",
-    "Optimizer", "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling", "Schedule",
-    "StepResult", "Trainer", "TrainingInterrupted", "affine_backward", "affine_forward",
+    "BOOK_SIZES", "FORMAT_VERSION", "MLP", "Counts", "Evaluation", "Events",
+    "Init", "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Numerics",
+    "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling",
+    "affine_backward", "affine_forward",
     "backward", "counts",
-    "epoch_lr", "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
+    "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
     "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
-    "softmax", "softmax_cross_entropy", "tensor_scale", "train", "train_epochs",
+    "softmax", "softmax_cross_entropy", "tensor_scale",
     "SCHEMES", "Scheme", "Requantization", "MinMaxObserver", "MSEObserver", "NotCalibratedError",
     "Observer", "PercentileObserver", "export_onnx", "onnx_predict", "to_onnx",
 ]  # fmt: skip

@@ -106,14 +106,18 @@ def test_quick_uses_its_own_directory(tmp_path: Path) -> None:
     add_arguments(parser)
     quick = build_sweep(parser.parse_args(["--quick"]))
     book = load_experiment("book")
-    assert quick.name == "book-quick" and quick.epochs == 1 and quick.seeds == (0,)
+    assert quick.name == "book-quick" and quick.training.epochs == 1 and quick.seeds == (0,)
     assert quick.train == book.train and quick.serve == book.serve
     assert quick.test_limit == 2000
-    assert build_sweep(parser.parse_args(["--quick", "--epochs", "2"])).epochs == 2
+    assert build_sweep(parser.parse_args(["--quick", "--epochs", "2"])).training.epochs == 2
     assert build_sweep(parser.parse_args(["--seeds", "0,4"])).seeds == (0, 4)
-    assert (quick.lr, quick.schedule) == (book.lr, book.schedule) == (0.05, "cosine")
+    assert (
+        (quick.training.lr, quick.training.schedule)
+        == (book.training.lr, book.training.schedule)
+        == (0.05, "cosine")
+    )
     changed = build_sweep(parser.parse_args(["--schedule", "constant", "--lr", "0.02"]))
-    assert (changed.lr, changed.schedule) == (0.02, "constant")
+    assert (changed.training.lr, changed.training.schedule) == (0.02, "constant")
     with pytest.raises(SystemExit):
         parser.parse_args(["--schedule", "step"])
     with pytest.raises(ValueError, match="--seeds"):

@@ -8,6 +8,7 @@ import pytest
 
 from mixprec.cli import main
 from mixprec.experiments import DASK_WORKER_ENVIRON, DaskExecutor, LocalExecutor, Sweep, run_sweep
+from mixprec.train import TrainConfig
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -27,7 +28,7 @@ def test_dask_local_cluster_matches_local_run(
 ) -> None:
     sweep = Sweep(
         name="dask", dataset="fashion-mnist", data_dir=str(tiny_data), train=["fp32", "bf16"],
-        serve=["fp32", "int8", "int8->int16:wrap"], seeds=2, epochs=1,
+        serve=["fp32", "int8", "int8->int16:wrap"], seeds=2, training=TrainConfig(epochs=1),
     )  # fmt: skip
     local = run_sweep(sweep, tmp_path / "local", LocalExecutor(2), progress=False)
     # worker processes with one BLAS thread each, as LocalExecutor's: the same sums

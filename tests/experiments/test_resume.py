@@ -25,7 +25,7 @@ import sys
 from mixprec.experiments import LocalExecutor, Sweep, run_sweep
 from tests.experiments.fakes import fake_cell
 try:
-    run_sweep(Sweep(**{sweep!r}), sys.argv[1], LocalExecutor({jobs}), progress=False,
+    run_sweep(Sweep.from_dict({sweep!r}), sys.argv[1], LocalExecutor({jobs}), progress=False,
               cell_fn=fake_cell, check_names=False)
 except KeyboardInterrupt:
     sys.exit(130)
@@ -91,7 +91,7 @@ def test_resume_after_stop(tmp_path: Path, jobs: int, stop: signal.Signals) -> N
     assert process.returncode == expected, "the sweep finished before it was stopped"
     assert not (out / "errors.log").exists()  # an interruption is not a failure
     before = lines(store)
-    grid = Sweep(**SWEEP).grid()
+    grid = Sweep.from_dict(SWEEP).grid()
     assert 0 < len(before) < len(grid)
     # the orphaned worker processes notice and exit
     workers = {int(r["host"].split()[1]) for r in ResultStore(out).read()}
@@ -99,8 +99,8 @@ def test_resume_after_stop(tmp_path: Path, jobs: int, stop: signal.Signals) -> N
     wait_for(lambda: not any(alive(pid) for pid in workers), "orphaned workers to exit")
 
     result = run_sweep(
-        Sweep(**SWEEP), out, LocalExecutor(in_process=True), progress=False, cell_fn=fake_cell,
-        check_names=False, echo=lambda text: None,
+        Sweep.from_dict(SWEEP), out, LocalExecutor(in_process=True), progress=False,
+        cell_fn=fake_cell, check_names=False, echo=lambda text: None,
     )  # fmt: skip
     after = lines(store)
     assert result.complete and result.skipped + result.ran == len(grid)

@@ -18,7 +18,7 @@ def sweep(**changes: object) -> Sweep:
         serve=["fp32", "bf16", "bad8"], seeds=2,
     )  # fmt: skip
     values.update(changes)
-    return Sweep(**values)
+    return Sweep.from_dict(values)
 
 
 def run(definition: Sweep, out: Path, jobs: int | None = None) -> object:

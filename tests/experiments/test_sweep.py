@@ -67,19 +67,20 @@ def test_keys_depend_on_results_inputs_only() -> None:
 )
 def test_bad_fields(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Sweep(**changes)
+        Sweep.from_dict(changes)
 
 
 def test_training_recipe_defaults() -> None:
     sweep = Sweep()
-    assert (sweep.optimizer, sweep.lr, sweep.schedule, sweep.momentum) == ("sgd", None, "cosine",
-                                                                          0.9)  # fmt: skip
-    assert sweep.resolved_lr == 0.05 and sweep.replace(lr=0.2).resolved_lr == 0.2
+    t = sweep.training
+    assert (t.optimizer, t.lr, t.schedule, t.momentum) == ("sgd", None, "cosine", 0.9)
+    assert t.resolved_lr == 0.05 and sweep.replace(lr=0.2).training.resolved_lr == 0.2
+    assert Sweep.from_dict(sweep.as_dict()) == sweep
     inputs = sweep.inputs()
     assert (inputs["lr"], inputs["schedule"]) == (0.05, "cosine")
     # lr=None stands for the default: the same results, the same keys
-    assert Sweep(lr=0.05).key("fp32", "fp32", 0) == sweep.key("fp32", "fp32", 0)
-    assert Sweep(lr=0.05).model_key("fp32", 0) == sweep.model_key("fp32", 0)
+    assert Sweep.from_dict({"lr": 0.05}).key("fp32", "fp32", 0) == sweep.key("fp32", "fp32", 0)
+    assert Sweep.from_dict({"lr": 0.05}).model_key("fp32", 0) == sweep.model_key("fp32", 0)
 
 
 def test_stores_written_before_schedules_keep_their_keys() -> None:
@@ -87,7 +88,7 @@ def test_stores_written_before_schedules_keep_their_keys() -> None:
     old = {"dataset": "fashion-mnist", "model": "book", "epochs": 5, "batch_size": 128,
            "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "normalize": "standard",
            "train_limit": None, "test_limit": None}  # fmt: skip
-    sweep = Sweep(dataset="fashion-mnist", lr=0.01, schedule="constant")
+    sweep = Sweep.from_dict({"dataset": "fashion-mnist", "lr": 0.01, "schedule": "constant"})
     assert sweep.inputs() == old
     assert sweep.key("fp32", "int8", 2) == record_key(
         {**old, "train": "fp32", "serve": "int8", "seed": 2}
@@ -108,7 +109,12 @@ def test_toml_file(tmp_path: Path) -> None:
         "test_limit = 500\n"
     )
     sweep = load_experiment(path)
-    assert (sweep.name, sweep.seeds, sweep.epochs, sweep.test_limit) == ("mine", (4, 2), 2, 500)
+    assert (sweep.name, sweep.seeds, sweep.training.epochs, sweep.test_limit) == (
+        "mine",
+        (4, 2),
+        2,
+        500,
+    )
     assert sweep.serve == ("fp32", "int8->int16:wrap")
     assert load_experiment(str(path)) == sweep
 
@@ -136,7 +142,7 @@ def test_shipped_experiments() -> None:
         assert sweep.name == name and sweep.description
     book = load_experiment("book")
     assert book.train == ("fp32", "bf16", "fp16-amp", "fp8") and book.dataset == "auto"
-    assert (book.lr, book.schedule) == (0.05, "cosine")
+    assert (book.training.lr, book.training.schedule) == (0.05, "cosine")
     assert {"fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int8", "int8->int16:wrap"} <= set(
         book.serve
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixprec.nn import FORMAT_VERSION, MLP, History, Policy, load, read_metadata, save
+from mixprec.nn import FORMAT_VERSION, MLP, Policy, load, read_metadata, save
+from mixprec.train import History
 
 
 def assert_same(a: MLP, b: MLP) -> None:

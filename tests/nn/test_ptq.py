@@ -12,7 +12,7 @@ from mixprec.data import Dataset
 from mixprec.nn.model import MLP
 from mixprec.nn.observers import MinMaxObserver, NotCalibratedError
 from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, pack_int4, quantize, unpack_int4
-from mixprec.nn.train import train
+from mixprec.train import train
 
 INT8_SCHEMES = [name for name, s in SCHEMES.items() if s.is_integer]
 

@@ -13,7 +13,7 @@ from mixprec.data import Dataset
 from mixprec.nn.io import load, save
 from mixprec.nn.model import MLP
 from mixprec.nn.ptq import QuantizedMLP
-from mixprec.nn.train import train
+from mixprec.train import train
 
 
 @pytest.fixture(scope="module")

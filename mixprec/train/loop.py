@@ -1,7 +1,7 @@
 """``train``: epochs of minibatch training under a precision policy, with evaluation.
 
-See :class:`~mixprec.nn.trainer.Trainer` for what one step does. The learning rate is set at the
-start of each epoch by the schedule (:mod:`mixprec.nn.schedule`): with ``"cosine"`` (the
+See :class:`~mixprec.train.trainer.Trainer` for what one step does. The learning rate is set at the
+start of each epoch by the schedule (:mod:`mixprec.train.schedules`): with ``"cosine"`` (the
 default), epoch ``e`` (0-based) of ``E`` runs at ``lr * 0.5 * (1 + cos(pi * e / E))``, computed in
 float64 and used by SGD as ``numpy.float32``; ``"constant"`` keeps ``lr``.
 
@@ -20,7 +20,7 @@ bit for bit.
 
 Interrupting (Ctrl-C) is safe: the parameter update of a step is applied with SIGINT deferred,
 so the model always holds the result of its last completed step. ``train`` then raises
-:class:`~mixprec.nn.history.TrainingInterrupted` (a ``KeyboardInterrupt``) whose ``history``
+:class:`~mixprec.train.history.TrainingInterrupted` (a ``KeyboardInterrupt``) whose ``history``
 holds the completed epochs, marked ``interrupted``.
 """
 
@@ -35,13 +35,13 @@ import numpy as np
 from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
 from mixprec.nn.evaluate import evaluate
-from mixprec.nn.history import History, TrainingInterrupted
 from mixprec.nn.model import MLP
 from mixprec.nn.numerics import Rounder, Scaled, tensor_scale
-from mixprec.nn.optim import Optimizer, default_lr
 from mixprec.nn.policy import Policy
-from mixprec.nn.schedule import Schedule, as_schedule, epoch_lr
-from mixprec.nn.trainer import NO_GUARD, InterruptGuard, Trainer
+from mixprec.train.config import TrainConfig
+from mixprec.train.history import History, TrainingInterrupted
+from mixprec.train.schedules import epoch_lr
+from mixprec.train.trainer import NO_GUARD, InterruptGuard, Trainer
 
 __all__ = ["train", "train_epochs"]
 
@@ -144,15 +144,11 @@ def train(
     model: MLP,
     data: Dataset | Split,
     policy: Policy | str | None = None,
-    epochs: int = 10,
-    batch_size: int = 128,
-    optimizer: str | Optimizer = "sgd",
-    lr: float | None = None,
-    schedule: Schedule | str = "cosine",
-    momentum: float = 0.9,
-    seed: int = 0,
+    *,
+    config: TrainConfig | None = None,
     progress: bool = True,
     eval_split: str | Split | None = "test",
+    **settings: Any,
 ) -> History:
     """Train ``model`` in place with minibatch SGD (or Adam) under a precision policy.
 
@@ -160,30 +156,25 @@ def train(
         model: the model; its parameters are updated in place (see :class:`Trainer`).
         data: a ``Dataset`` (its ``train`` split is learned) or a training ``Split``.
         policy: a ``Policy`` or preset name (default ``"fp32"``).
-        epochs: passes over the training set.
-        batch_size: examples per step (the last step of an epoch takes the remainder).
-        optimizer: ``"sgd"`` (momentum), ``"adam"`` or an ``Optimizer``.
-        lr: the base learning rate (the first epoch's); ``None``: 0.05 for ``"sgd"``, 0.001
-            for ``"adam"``, an ``Optimizer``'s own ``lr`` (see the module docstring).
-        schedule: ``"cosine"`` (decay per epoch) or ``"constant"``, see the module docstring.
-        momentum: SGD momentum (Adam's beta1).
-        seed: shuffling and stochastic rounding (see the module docstring).
+        config: the training settings (default ``TrainConfig()``: 10 epochs, batch 128, SGD
+            with momentum 0.9, lr 0.05, cosine schedule, seed 0; see the module docstring).
         progress: show a tqdm bar (none when tqdm is not installed).
         eval_split: ``"test"``, ``"validation"``, ``"train"``, a ``Split``, or ``None``: evaluated
             under the same policy after each epoch.
+        settings: fields of :class:`TrainConfig` (``epochs=``, ``lr=``, ``seed=``, ...) that
+            replace those of ``config``.
 
     Returns:
-        A :class:`History`; its ``config`` holds the arguments, with ``lr`` resolved.
+        A :class:`History`; its ``config`` is the ``TrainConfig``, with ``lr`` resolved.
 
     Raises:
-        ValueError: a serving-only policy, an unknown optimizer, schedule or split, sizes that do
-            not fit.
+        ValueError: a serving-only policy, an unknown optimizer, schedule, split or setting, a
+            setting out of range, sizes that do not fit.
         TrainingInterrupted: on Ctrl-C, with the history of the completed epochs.
     """
     run = train_epochs(
-        model, data, policy, epochs, batch_size, optimizer=optimizer, lr=lr, schedule=schedule,
-        momentum=momentum, seed=seed, progress=progress, eval_split=eval_split,
-    )  # fmt: skip
+        model, data, policy, config=config, progress=progress, eval_split=eval_split, **settings
+    )
     while True:
         try:
             next(run)
@@ -191,19 +182,24 @@ def train(
             return finished.value
 
 
+def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``settings`` replaced, ``lr`` resolved."""
+    base = TrainConfig() if config is None else config
+    if not isinstance(base, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(base).__name__}")
+    merged = base.replace(**settings)  # None leaves a setting as it is (lr=None: the default)
+    return merged.replace(lr=merged.resolved_lr)
+
+
 def train_epochs(
     model: MLP,
     data: Dataset | Split,
     policy: Policy | str | None = None,
-    epochs: int = 10,
-    batch_size: int = 128,
-    optimizer: str | Optimizer = "sgd",
-    lr: float | None = None,
-    schedule: Schedule | str = "cosine",
-    momentum: float = 0.9,
-    seed: int = 0,
+    *,
+    config: TrainConfig | None = None,
     progress: bool = True,
     eval_split: str | Split | None = "test",
+    **settings: Any,
 ) -> Generator[History, None, History]:
     """:func:`train`, one epoch at a time: yields the history after each epoch, returns it.
 
@@ -215,31 +211,26 @@ def train_epochs(
     Raises:
         As :func:`train`.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    config = _config(config, settings)
     split = data.train if isinstance(data, Dataset) else data
     if split.images.shape[1] != model.sizes[0]:
         raise ValueError(
             f"the data has {split.images.shape[1]} features but the model takes {model.sizes[0]}"
         )
     evaluation_split = _eval_split(data, eval_split)
-    schedule = as_schedule(schedule)
-    lr = float(lr) if lr is not None else default_lr(optimizer)
-    shuffle_rng, rounding_rng = np.random.default_rng(seed).spawn(2)
-    trainer = Trainer(model, policy, optimizer, lr, momentum, rounding_rng)
-    config = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, momentum=momentum,
-        seed=seed, optimizer=optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
-        sizes=list(model.sizes), n_train=len(split),
-    )  # fmt: skip
-    history = History(policy=str(trainer.policy), config=config)
+    lr, epochs, batch_size = config.resolved_lr, config.epochs, config.batch_size
+    shuffle_rng, rounding_rng = np.random.default_rng(config.seed).spawn(2)
+    trainer = Trainer(model, policy, config.optimizer, lr, config.momentum, rounding_rng)
+    history = History(
+        policy=str(trainer.policy), config=config, sizes=model.sizes, n_train=len(split)
+    )
     steps = -(-len(split) // batch_size)
     inputs = _Inputs(split.images, trainer.numerics.activations)
     try:
         with InterruptGuard() as guard:
             trainer.interrupts = guard
             for epoch in range(epochs):
-                trainer.optimizer.set_lr(epoch_lr(lr, epoch, epochs, schedule))
+                trainer.optimizer.set_lr(epoch_lr(lr, epoch, epochs, config.schedule))
                 bar = progress_bar(steps, progress, desc=f"epoch {epoch + 1}/{epochs}",
                                    unit="step", leave=False)  # fmt: skip
                 _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size, bar)

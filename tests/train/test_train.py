@@ -8,20 +8,9 @@ import pytest
 from mixprec.data import Dataset
 from mixprec.formats import quantize
 from mixprec.mac import MAC
-from mixprec.nn import (
-    MLP,
-    Numerics,
-    Policy,
-    Trainer,
-    TrainingInterrupted,
-    backward,
-    evaluate,
-    forward,
-    predict,
-    tensor_scale,
-    train,
-)
+from mixprec.nn import MLP, Numerics, Policy, backward, evaluate, forward, predict, tensor_scale
 from mixprec.nn.layers import softmax_cross_entropy
+from mixprec.train import Trainer, TrainingInterrupted, train
 
 
 def plain_step(model: MLP, x: np.ndarray, labels: np.ndarray, lr: float, momentum: float,
@@ -250,7 +239,7 @@ def test_serving_only_policy_refuses_to_train(synthetic: Dataset) -> None:
 def test_adam_trains(synthetic: Dataset) -> None:
     history = train(MLP.book(seed=0), synthetic, "bf16", epochs=2, optimizer="adam", lr=1e-3,
                     progress=False)  # fmt: skip
-    assert history.accuracy[-1] >= 0.95 and history.config["optimizer"] == "adam"
+    assert history.accuracy[-1] >= 0.95 and history.config.optimizer == "adam"
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'.*'sgd', 'adam'"):
         train(MLP.book(), synthetic, epochs=1, optimizer="rmsprop", progress=False)
 
@@ -307,7 +296,7 @@ def test_bad_inputs_are_rejected(synthetic: Dataset) -> None:
 def test_history_as_dict_is_json_ready(synthetic: Dataset) -> None:
     import json
 
-    from mixprec.nn import History
+    from mixprec.train import History
 
     history = train(MLP.book(), synthetic, "fp16-amp", epochs=1, progress=False)
     text = json.dumps(history.as_dict())
@@ -319,7 +308,7 @@ def test_sigint_during_an_update_is_deferred(synthetic: Dataset, monkeypatch) ->
     """A real SIGINT raised while an update is applied lands after it: the step is complete."""
     import signal
 
-    from mixprec.nn.optim import SGD
+    from mixprec.train.optimizers import SGD
 
     model = MLP.book(seed=0)
     original, calls = SGD.updates, []
@@ -363,7 +352,7 @@ def test_progress_bar_is_optional(synthetic: Dataset, monkeypatch, capsys) -> No
 def test_train_epochs_is_train_one_epoch_at_a_time(synthetic: Dataset) -> None:
     import signal
 
-    from mixprec.nn import train_epochs
+    from mixprec.train import train_epochs
 
     a, b, c = MLP.book(seed=2), MLP.book(seed=2), MLP.book(seed=3)
     expected = train(a, synthetic, "bf16-sr", epochs=3, seed=4, progress=False)
@@ -383,7 +372,7 @@ def test_train_epochs_is_train_one_epoch_at_a_time(synthetic: Dataset) -> None:
 def test_each_epoch_runs_at_the_scheduled_rate(synthetic: Dataset, schedule: str) -> None:
     import math
 
-    from mixprec.nn import SGD, train_epochs
+    from mixprec.train import SGD, train_epochs
 
     model = MLP.book(seed=0)
     sgd = SGD([p.shape for p in model.parameters()], lr=1.0)  # lr=0.1 below replaces it
@@ -404,7 +393,7 @@ def test_each_epoch_runs_at_the_scheduled_rate(synthetic: Dataset, schedule: str
     assert seen == list(zip([1, 2, 3, 4], expected, strict=True))
     assert all(type(lr) is np.float32 for _, lr in seen)
     assert rates == [lr for lr in expected for _ in range(5)]  # 5 steps per epoch (600 images)
-    assert history.config["lr"] == 0.1 and history.config["schedule"] == schedule
+    assert history.config.lr == 0.1 and history.config.schedule == schedule
 
 
 def test_fp32_training_with_the_cosine_schedule_is_plain_numpy_bit_for_bit(
@@ -415,7 +404,7 @@ def test_fp32_training_with_the_cosine_schedule_is_plain_numpy_bit_for_bit(
 
     model, reference = MLP.book(seed=2), MLP.book(seed=2)
     history = train(model, synthetic, "fp32", epochs=3, seed=2, progress=False, eval_split=None)
-    assert history.config["lr"] == 0.05 and history.config["schedule"] == "cosine"
+    assert history.config.lr == 0.05 and history.config.schedule == "cosine"
     velocity = [np.zeros_like(p) for p in reference.parameters()]
     shuffle = np.random.default_rng(2).spawn(2)[0]
     images, labels = synthetic.train.images, synthetic.train.labels
@@ -438,7 +427,7 @@ def test_lr_none_is_the_optimizers_default(synthetic: Dataset, optimizer: str, l
     small = synthetic.train[:128]
     history = train(MLP.book(seed=0), small, "fp32", epochs=1, optimizer=optimizer,
                     progress=False, eval_split=None)  # fmt: skip
-    assert history.config["lr"] == lr and history.config["schedule"] == "cosine"
+    assert history.config.lr == lr and history.config.schedule == "cosine"
     a, b = MLP.book(seed=0), MLP.book(seed=0)
     train(a, small, "fp32", epochs=2, optimizer=optimizer, progress=False, eval_split=None)
     train(b, small, "fp32", epochs=2, optimizer=optimizer, lr=lr, progress=False,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from mixprec.train.config import TrainConfig
 
 __all__ = ["History", "TrainingInterrupted"]
 
@@ -14,8 +17,10 @@ class History:
 
     Attributes:
         policy: ``str`` of the policy.
-        config: the arguments of ``train`` (epochs, batch size, optimizer, lr, schedule, ...),
-            with ``lr`` resolved (the optimizer's default when ``train`` got none).
+        config: the :class:`TrainConfig` of the run, with ``lr`` resolved (the optimizer's
+            default when ``train`` got none); ``None`` when not known.
+        sizes: the model's layer sizes.
+        n_train: the number of training examples.
         loss: mean training loss over the epoch's steps.
         train_accuracy: accuracy on the training batches as they were seen.
         accuracy: accuracy on the evaluation split after the epoch (empty without one).
@@ -30,7 +35,9 @@ class History:
     """
 
     policy: str
-    config: dict[str, Any] = field(default_factory=dict)
+    config: TrainConfig | None = None
+    sizes: tuple[int, ...] = ()
+    n_train: int = 0
     loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -49,14 +56,29 @@ class History:
         return len(self.loss)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (lists of numbers and strings)."""
-        return asdict(self)
+        """JSON-ready (lists of numbers and strings); ``config`` holds the settings, ``sizes``
+        and ``n_train``, as model files have always stored them."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        config: dict[str, Any] = {} if self.config is None else self.config.as_dict()
+        if self.sizes:
+            config.update(sizes=list(self.sizes), n_train=self.n_train)
+        values["config"] = config
+        del values["sizes"], values["n_train"]
+        return {k: copy.deepcopy(v) for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        """The inverse of :meth:`as_dict` (unknown keys are ignored)."""
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """The inverse of :meth:`as_dict` (unknown keys are ignored; an optimizer given as an
+        object is recorded by its class name and read back as ``None`` config)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        config = dict(values.pop("config", None) or {})
+        sizes, n_train = tuple(config.pop("sizes", ())), int(config.pop("n_train", 0))
+        try:
+            training = TrainConfig.from_dict(config) if config else None
+        except ValueError:
+            training = None
+        return cls(**values, config=training, sizes=sizes, n_train=n_train)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

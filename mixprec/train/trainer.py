@@ -31,8 +31,8 @@ from mixprec.nn.compute import backward, forward
 from mixprec.nn.layers import softmax_cross_entropy
 from mixprec.nn.model import MLP
 from mixprec.nn.numerics import Numerics, Rounder, Scaled
-from mixprec.nn.optim import Optimizer, make_optimizer
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy
+from mixprec.train.optimizers import Optimizer, make_optimizer
 
 __all__ = ["StepResult", "Trainer"]
 
@@ -110,8 +110,8 @@ class Trainer:
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         optimizer: ``"sgd"``, ``"adam"`` or an ``Optimizer``.
         lr: learning rate; ``None``: 0.05 for ``"sgd"``, 0.001 for ``"adam"``, an
-            ``Optimizer``'s own (``mixprec.nn.optim.default_lr``). ``train`` changes it epoch by
-            epoch through ``optimizer.set_lr``.
+            ``Optimizer``'s own (``mixprec.train.optimizers.default_lr``). ``train`` changes it
+            epoch by epoch through ``optimizer.set_lr``.
         momentum: SGD momentum (Adam's beta1).
         seed: an int or ``numpy.random.Generator`` for stochastic rounding.
         count_events: collect the MACs' event counters.

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from mixprec.nn import MLP, SGD, Adam, Optimizer, Trainer
-from mixprec.nn.optim import DEFAULT_LR, default_lr, make_optimizer
-from mixprec.nn.schedule import Schedule, as_schedule, epoch_lr
+from mixprec.nn import MLP
+from mixprec.train import SGD, Adam, Optimizer, Trainer
+from mixprec.train.optimizers import DEFAULT_LR, default_lr, make_optimizer
+from mixprec.train.schedules import Schedule, as_schedule, epoch_lr
 
 
 @pytest.mark.parametrize("epochs", [1, 2, 3, 10])

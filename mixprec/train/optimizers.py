@@ -3,10 +3,10 @@
 An optimizer turns gradients into *updates*, the arrays added to the parameters; the training
 loop rounds each update to the policy's update format and adds it (to the float32 master weights,
 or, without a master copy, rounds the sum into the weight format). ``train`` sets the learning
-rate of each epoch with ``set_lr`` (see :mod:`mixprec.nn.schedule`).
+rate of each epoch with ``set_lr`` (see :mod:`mixprec.train.schedules`).
 
 Default learning rates (``DEFAULT_LR``): 0.05 for SGD and 0.001 for Adam, the rates that
-``train`` uses when given none (why these: :mod:`mixprec.nn.train`).
+``train`` uses when given none (why these: :mod:`mixprec.train.train`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ import numpy as np
 
 from mixprec._util.choice import as_choice
 
-__all__ = ["DEFAULT_LR", "SGD", "Adam", "Optimizer", "default_lr", "make_optimizer"]
+__all__ = [
+    "DEFAULT_LR", "SGD", "Adam", "Optimizer", "OptimizerName", "as_optimizer_name", "default_lr",
+    "make_optimizer",
+]  # fmt: skip
 
 
 class OptimizerName(str, enum.Enum):
+    """The optimizers ``train`` builds by name."""
+
     SGD = "sgd"
     ADAM = "adam"
 
@@ -144,7 +149,14 @@ class Adam(Optimizer):
         return out
 
 
-def _optimizer_name(name: str) -> OptimizerName:
+def as_optimizer_name(name: OptimizerName | str) -> OptimizerName:
+    """Accept an :class:`OptimizerName` or its string value, in any letter case.
+
+    Raises:
+        ValueError: an unknown optimizer; the message lists ``'sgd', 'adam'``.
+    """
+    if isinstance(name, OptimizerName):
+        return name
     return as_choice(OptimizerName, str(name).lower(), "optimizer")
 
 
@@ -167,7 +179,7 @@ def default_lr(optimizer: str | Optimizer) -> float:
                 "explicitly (lr=...)"
             )
         return float(lr)
-    return DEFAULT_LR[_optimizer_name(optimizer)]
+    return DEFAULT_LR[as_optimizer_name(optimizer)]
 
 
 def make_optimizer(
@@ -188,7 +200,7 @@ def make_optimizer(
         if lr is not None:
             name.set_lr(lr)
         return name
-    kind = _optimizer_name(name)
+    kind = as_optimizer_name(name)
     lr = DEFAULT_LR[kind] if lr is None else lr
     if kind is OptimizerName.SGD:
         return SGD(shapes, lr=lr, momentum=momentum)

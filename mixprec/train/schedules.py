@@ -1,6 +1,6 @@
 """Learning-rate schedules: the learning rate of each epoch, from a base rate ``lr``.
 
-``"cosine"`` (the default of :func:`~mixprec.nn.train`) decays once per epoch: in epoch ``e``
+``"cosine"`` (the default of :func:`~mixprec.train.train`) decays once per epoch: in epoch ``e``
 (0-based) of ``E``, ``lr_e = lr * 0.5 * (1 + cos(pi * e / E))``. The first epoch runs at ``lr``,
 the last at ``lr * 0.5 * (1 + cos(pi * (E - 1) / E))`` (never 0: the decay would reach 0 at epoch
 ``E``, which is not run). ``"constant"`` keeps ``lr`` for every epoch. The rate is computed in

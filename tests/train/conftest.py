@@ -1,0 +1,5 @@
+"""Fixtures of the mixprec.train tests: those of tests/nn (a small synthetic dataset)."""
+
+from tests.nn.conftest import synthetic, synthetic_dir
+
+__all__ = ["synthetic", "synthetic_dir"]
