@@ -167,7 +167,8 @@ def quantize_float32(
         # Scaling by 2**frac_bits is exact in float32 (or overflows to inf, which saturates), and
         # numpy's rint/trunc/ceil/floor of a float32 are exact.
         if not np.isnan(x).any():
-            scaled = np.ldexp(x, np.int32(fmt.frac_bits)) if fmt.frac_bits else x
+            with np.errstate(over="ignore"):  # overflow to inf is intended: it saturates
+                scaled = np.ldexp(x, np.int32(fmt.frac_bits)) if fmt.frac_bits else x
             codes = _FLOAT32_INTEGER_ROUNDING[mode](scaled)
             np.clip(codes, float(fmt.min_code), float(fmt.max_code), out=codes)
             codes += np.float32(0.0)  # -0 -> +0

@@ -335,3 +335,11 @@ def test_errors_say_what_is_allowed() -> None:
         mp.quantize(np.array([np.nan], np.float32), "int8")
     with pytest.raises(ValueError, match="overflow='saturate'"):
         mp.quantize(np.array([np.inf]), "int8", overflow="wrap")
+
+
+def test_fixed_point_saturates_float32_that_overflow_when_scaled() -> None:
+    """Scaling by 2**frac_bits may overflow float32 to inf: no warning, the code saturates
+    (found by hypothesis: 2.1e9 bits pattern ~ 3e38 into fixed<12,4>)."""
+    fmt = mp.get_format("fixed<12,4>")
+    x = np.float32([3e38, -3e38])
+    assert mp.quantize(x, fmt, overflow="saturate").tolist() == [fmt.max, fmt.min]
