@@ -1,6 +1,6 @@
 """``qat_train``: epochs of quantization-aware training, and the quantized model it exports.
 
-The loop is the training loop's (:func:`mixprec.nn.train.train`): the same seed spawns the same
+The loop is the training loop's (:func:`mixprec.train.train`): the same seed spawns the same
 shuffling generator, each epoch's learning rate comes from the same schedule, the optimizer is
 the same SGD (or Adam), and each parameter update runs with SIGINT deferred, so Ctrl-C leaves the
 model at its last whole step and raises ``TrainingInterrupted`` with the completed epochs'
@@ -22,12 +22,12 @@ import numpy as np
 
 from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
-from mixprec.nn.history import History, TrainingInterrupted
-from mixprec.nn.optim import default_lr, make_optimizer
 from mixprec.nn.ptq import QuantizedMLP, Scheme, pack_int4
-from mixprec.nn.schedule import as_schedule, epoch_lr
-from mixprec.nn.trainer import InterruptGuard
 from mixprec.quant.qat import FakeQuantMLP
+from mixprec.train import History, TrainConfig, TrainingInterrupted, epoch_lr
+from mixprec.train.config import resolve
+from mixprec.train.optimizers import make_optimizer
+from mixprec.train.trainer import InterruptGuard
 
 __all__ = ["evaluate_fake_quant", "export", "qat_epochs", "qat_train"]
 
@@ -40,6 +40,10 @@ def evaluate_fake_quant(fq: FakeQuantMLP, split: Split) -> tuple[float, float]:
     logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))
     loss = float(-logp[np.arange(len(labels)), labels].mean())
     return float(np.mean(logits.argmax(axis=1) == labels)), loss
+
+
+#: The recipe of quantization-aware training unless told otherwise: 2 epochs (fine-tuning).
+QAT_DEFAULTS = TrainConfig(epochs=2)
 
 
 def qat_train(fq: FakeQuantMLP, data: Dataset | Split, **options: Any) -> History:
@@ -55,22 +59,20 @@ def qat_train(fq: FakeQuantMLP, data: Dataset | Split, **options: Any) -> Histor
 def qat_epochs(
     fq: FakeQuantMLP,
     data: Dataset | Split,
-    epochs: int = 2,
-    batch_size: int = 128,
-    optimizer: str = "sgd",
-    lr: float | None = None,
-    schedule: str = "cosine",
-    momentum: float = 0.9,
-    seed: int = 0,
+    *,
+    config: TrainConfig | None = None,
     progress: bool = False,
     eval_split: Split | None = None,
+    **settings: Any,
 ) -> Generator[History, None, History]:
     """Quantization-aware training, one epoch at a time (yields the history after each).
 
     Args:
         fq: the fake-quantized model (its float model is updated in place).
         data: a ``Dataset`` (its ``train`` split) or a training ``Split``.
-        epochs, batch_size, optimizer, lr, schedule, momentum, seed: as ``mixprec.nn.train``.
+        config: the training settings (default :data:`QAT_DEFAULTS`: ``TrainConfig(epochs=2)``);
+            ``settings`` (``epochs=``, ``lr=``, ``seed=``, ...) replace its fields, as in
+            ``mixprec.train.train``.
         progress: a progress bar per epoch.
         eval_split: evaluated through the fake-quantized forward pass after each epoch.
 
@@ -81,31 +83,27 @@ def qat_epochs(
         ValueError: bad sizes or settings.
         TrainingInterrupted: on Ctrl-C, with the completed epochs.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    config = resolve(config, settings, QAT_DEFAULTS)
+    epochs, batch_size, lr = config.epochs, config.batch_size, config.resolved_lr
     split = data.train if isinstance(data, Dataset) else data
     model = fq.model
     if split.images.shape[1] != model.sizes[0]:
         raise ValueError(
             f"the data has {split.images.shape[1]} features but the model takes {model.sizes[0]}"
         )
-    lr = float(lr) if lr is not None else default_lr(optimizer)
-    how = as_schedule(schedule)
-    shuffle_rng, _ = np.random.default_rng(seed).spawn(2)
+    shuffle_rng, _ = np.random.default_rng(config.seed).spawn(2)
     params = model.parameters()
     if fq.learn_scales:
         params = params + fq.weight_steps + fq.input_steps
-    opt = make_optimizer(optimizer, [p.shape for p in params], lr, momentum)
-    config = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, schedule=how.value, momentum=momentum,
-        seed=seed, optimizer=optimizer, sizes=list(model.sizes), n_train=len(split),
-    )  # fmt: skip
-    history = History(policy=f"qat:{fq.describe()}", config=config)
+    opt = make_optimizer(config.optimizer, [p.shape for p in params], lr, config.momentum)
+    history = History(
+        policy=f"qat:{fq.describe()}", config=config, sizes=model.sizes, n_train=len(split)
+    )
     n, steps = len(split), 0
     try:
         with InterruptGuard() as guard:
             for epoch in range(epochs):
-                opt.set_lr(epoch_lr(lr, epoch, epochs, how))
+                opt.set_lr(epoch_lr(lr, epoch, epochs, config.schedule))
                 bar = progress_bar(-(-n // batch_size), progress, desc=f"epoch {epoch + 1}",
                                    unit="step", leave=False)  # fmt: skip
                 start, losses, correct = time.perf_counter(), 0.0, 0

@@ -22,7 +22,7 @@ from typing import Any
 from mixprec.train.optimizers import Optimizer, OptimizerName, as_optimizer_name, default_lr
 from mixprec.train.schedules import Schedule, as_schedule
 
-__all__ = ["HELP", "TrainConfig"]
+__all__ = ["HELP", "TrainConfig", "resolve"]
 
 #: One line per field of :class:`TrainConfig`: its docstring and the CLI flags' help.
 HELP: dict[str, str] = {
@@ -122,6 +122,23 @@ class TrainConfig:
         values["optimizer"] = self.optimizer_name
         values["schedule"] = self.schedule.value
         return values
+
+
+def resolve(
+    config: TrainConfig | None, settings: dict[str, Any], default: TrainConfig | None = None
+) -> TrainConfig:
+    """``config`` (else ``default``, else ``TrainConfig()``) with ``settings`` (field names)
+    replaced and ``lr`` resolved: the config a training loop runs with.
+
+    Raises:
+        TypeError: ``config`` is not a ``TrainConfig``.
+        ValueError: an unknown setting or a bad value.
+    """
+    base = config if config is not None else default if default is not None else TrainConfig()
+    if not isinstance(base, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(base).__name__}")
+    merged = base.replace(**settings)  # None leaves a setting as it is (lr=None: the default)
+    return merged.replace(lr=merged.resolved_lr)
 
 
 def _number(name: str, value: object, ok: Any, allowed: str) -> float:

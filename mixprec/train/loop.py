@@ -38,7 +38,7 @@ from mixprec.nn.evaluate import evaluate
 from mixprec.nn.model import MLP
 from mixprec.nn.numerics import Rounder, Scaled, tensor_scale
 from mixprec.nn.policy import Policy
-from mixprec.train.config import TrainConfig
+from mixprec.train.config import TrainConfig, resolve
 from mixprec.train.history import History, TrainingInterrupted
 from mixprec.train.schedules import epoch_lr
 from mixprec.train.trainer import NO_GUARD, InterruptGuard, Trainer
@@ -182,15 +182,6 @@ def train(
             return finished.value
 
 
-def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:
-    """``config`` (default ``TrainConfig()``) with ``settings`` replaced, ``lr`` resolved."""
-    base = TrainConfig() if config is None else config
-    if not isinstance(base, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(base).__name__}")
-    merged = base.replace(**settings)  # None leaves a setting as it is (lr=None: the default)
-    return merged.replace(lr=merged.resolved_lr)
-
-
 def train_epochs(
     model: MLP,
     data: Dataset | Split,
@@ -211,7 +202,7 @@ def train_epochs(
     Raises:
         As :func:`train`.
     """
-    config = _config(config, settings)
+    config = resolve(config, settings)
     split = data.train if isinstance(data, Dataset) else data
     if split.images.shape[1] != model.sizes[0]:
         raise ValueError(

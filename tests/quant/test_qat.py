@@ -7,13 +7,12 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from mixprec.data import Dataset
-from mixprec.nn.history import TrainingInterrupted
 from mixprec.nn.layers import softmax
 from mixprec.nn.model import MLP
-from mixprec.nn.optim import SGD
 from mixprec.quant import a2q
 from mixprec.quant.qat import FakeQuantMLP
 from mixprec.quant.qat_train import evaluate_fake_quant, export, qat_epochs, qat_train
+from mixprec.train import SGD, TrainingInterrupted
 
 SCHEMES = {
     "int8-per-channel": dict(weights="int8", activations="int8"),
@@ -24,7 +23,7 @@ SCHEMES = {
 
 @pytest.fixture(scope="module")
 def base(synthetic: Dataset) -> MLP:
-    from mixprec.nn.train import train
+    from mixprec.train import train
 
     model = MLP((784, 32, 16, 10), seed=0)
     train(model, synthetic, epochs=2, progress=False, eval_split=None)
@@ -107,7 +106,7 @@ def test_qat_recovers_accuracy_and_is_reproducible(base: MLP, synthetic: Dataset
     assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0], strict=True))
     history = runs[0][1]
     assert history.accuracy == runs[1][1].accuracy and history.epochs == 2
-    assert history.policy == "qat:w4a4" and history.config["lr"] == 0.01
+    assert history.policy == "qat:w4a4" and history.config is not None and history.config.lr == 0.01
     assert history.accuracy[-1] >= 0.8
 
 
