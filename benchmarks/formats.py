@@ -20,7 +20,7 @@ import ml_dtypes
 import numpy as np
 
 import mixprec as mp
-from mixprec.formats import fast
+from mixprec._util.threads import threads
 
 
 def best_rate(func, n: int, repeat: int) -> float:
@@ -44,7 +44,7 @@ def main() -> None:
     in_range = rng.standard_normal(n).astype(np.float32)
     print(
         f"numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}, mixprec {mp.__version__}, "
-        f"python {platform.python_version()}, mixprec threads {fast.threads()}, n = {n:,}"
+        f"python {platform.python_version()}, mixprec threads {threads()}, n = {n:,}"
     )
     print("wide: N(0,1) * 2**U(-40, 40) (subnormals, overflow for fp8/fp16); in-range: N(0,1)\n")
     print("| format | set | rounding | oracle | oracle M/s | mixprec M/s | ratio |")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mixprec.formats import rounding
 from mixprec.formats.spec import FloatFormat, IntFormat, Overflow, Rounding
 
 
@@ -20,7 +21,8 @@ def round_away(
     negative: np.ndarray,
     rng: np.random.Generator | None,
 ) -> np.ndarray:
-    """Whether each magnitude rounds away from zero (up to ``floor + 1``).
+    """Whether each magnitude rounds away from zero (up to ``floor + 1``), by the mode's rule
+    in :data:`mixprec.formats.rounding.RULES`.
 
     Args:
         mode: the rounding mode.
@@ -33,23 +35,14 @@ def round_away(
     ``U < frac``: the probability is ``ceil(frac * 2**53) / 2**53``, equal to ``frac`` whenever
     the discarded part has at most 53 significant bits (always, for float32 input).
     """
-    if mode is Rounding.NEAREST_EVEN:
-        return (frac > 0.5) | ((frac == 0.5) & (np.fmod(floor, 2.0) == 1.0))
-    if mode is Rounding.NEAREST_AWAY:
-        return frac >= 0.5
-    if mode is Rounding.TOWARD_ZERO:
-        return np.zeros(frac.shape, dtype=bool)
-    if mode is Rounding.UP:
-        return (frac > 0) & ~negative
-    if mode is Rounding.DOWN:
-        return (frac > 0) & negative
-    if mode is Rounding.ODD:
-        return (frac > 0) & (np.fmod(floor, 2.0) == 0.0)
+    uniform = None
     if mode is Rounding.STOCHASTIC:
         if rng is None:
             raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
-        return rng.random(frac.shape) < frac
-    raise ValueError(f"unknown rounding mode {mode!r}")
+        uniform = rng.random(frac.shape)
+    return rounding.round_away(
+        mode, frac, 0.5, lambda: np.fmod(floor, 2.0) == 1.0, negative, uniform
+    )
 
 
 def _keep_inexact(frac: np.ndarray, scaled: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
@@ -61,15 +54,16 @@ def _keep_inexact(frac: np.ndarray, scaled: np.ndarray, magnitude: np.ndarray) -
 def overflows_to_infinity(mode: Rounding, negative: np.ndarray) -> np.ndarray:
     """IEEE 754-2019 §7.4: which overflowing values become ±inf rather than ±max.
 
-    Nearest and stochastic modes carry the value to infinity; toward-zero and odd stop at max;
-    ``up`` goes to +inf but -max, ``down`` to -inf but +max.
+    The mode's decision above the midpoint past ``max`` (:data:`~mixprec.formats.rounding.RULES`),
+    ``max`` taken as odd (all ones in IEEE formats): nearest and stochastic modes carry the value
+    to infinity; toward-zero and odd stop at max; ``up`` goes to +inf but -max, ``down`` to -inf
+    but +max.
     """
-    if mode is Rounding.UP:
-        return ~negative
-    if mode is Rounding.DOWN:
-        return negative.copy()
-    to_inf = mode not in (Rounding.TOWARD_ZERO, Rounding.ODD)
-    return np.full(negative.shape, to_inf)
+    away = rounding.RULES[mode].above_half
+    if away is rounding.Away.AT_RANDOM:
+        away = rounding.Away.ALWAYS
+    decision = rounding.decide(away, lambda: np.True_, negative)
+    return np.array(np.broadcast_to(decision, negative.shape))
 
 
 def overflow_value(fmt: FloatFormat) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 
 from mixprec.formats import FloatFormat, IntFormat
 from mixprec.formats.reference import overflow_value, overflows_to_infinity, round_float
+from mixprec.formats.rounding import round_away
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import EventCounter
@@ -41,24 +42,13 @@ def rounds_beyond_max(x: np.ndarray, fmt: FloatFormat, mode: Rounding) -> np.nda
     a = np.abs(x)
     top = fmt.max
     u = 2.0 ** (fmt.emax - fmt.mantissa_bits)
+    if mode is Rounding.STOCHASTIC:
+        raise ValueError(f"no overflow rule for rounding {mode.value!r}")
     with np.errstate(invalid="ignore", over="ignore"):
-        d = a - top
-        negative = np.signbit(x)
-        if mode is Rounding.NEAREST_EVEN:
-            odd_top = (top / u) % 2 == 1  # a tie goes to max + u when max's significand is odd
-            up = (d > u / 2) | ((d == u / 2) & odd_top)
-        elif mode is Rounding.NEAREST_AWAY:
-            up = d >= u / 2
-        elif mode is Rounding.TOWARD_ZERO:
-            up = d >= u
-        elif mode is Rounding.UP:
-            up = np.where(negative, d >= u, d > 0)
-        elif mode is Rounding.DOWN:
-            up = np.where(negative, d > 0, d >= u)
-        elif mode is Rounding.ODD:
-            up = (d >= u) | ((d > 0) & ((top / u) % 2 == 0))
-        else:
-            raise ValueError(f"no overflow rule for rounding {mode.value!r}")
+        d = a - top  # past max: max + u is the next grid point, reached at once from d >= u
+        odd_top = bool((top / u) % 2 == 1)
+        away = round_away(mode, d, u / 2, lambda: odd_top, np.signbit(x))
+        up = (d >= u) | ((d > 0) & away)
         result: np.ndarray = np.isfinite(x) & up
         return result
 

@@ -16,10 +16,11 @@ take numpy's cast instead.
 from __future__ import annotations
 
 import math
-import threading
 
 import ml_dtypes
 import numpy as np
+
+from mixprec._util.threads import scratch
 
 _F16_SPECIAL = 0x7C00  # |code| >= this: inf or NaN
 _BF16_SPECIAL = 0x7F80
@@ -81,27 +82,28 @@ def convert_pair(
     return results[0], results[1], (True if all(finite) else None)
 
 
-_SCRATCH = threading.local()
 _SCRATCH_LIMIT = 1 << 26  # bytes: larger operands get fresh arrays
 
 
 def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    shaped = getattr(_SCRATCH, "shaped", None)
-    if shaped is None:
-        shaped = _SCRATCH.shaped = {}
-        _SCRATCH.raw = {}
+    shaped, raw = scratch("mac.convert", _convert_buffers)
     last: np.ndarray | None = shaped.get(slot)
     if last is not None and last.shape == shape and last.dtype == dtype:
         return last
     size = math.prod(shape) * np.dtype(dtype).itemsize
     if size > _SCRATCH_LIMIT:
         return np.empty(shape, dtype=dtype)
-    raw = _SCRATCH.raw.get(slot)
-    if raw is None or raw.nbytes < size:
-        raw = _SCRATCH.raw[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
-    view: np.ndarray = raw[:size].view(dtype).reshape(shape)
+    buffer = raw.get(slot)
+    if buffer is None or buffer.nbytes < size:
+        buffer = raw[slot] = np.empty(max(size, 1 << 16), dtype=np.uint8)
+    view: np.ndarray = buffer[:size].view(dtype).reshape(shape)
     shaped[slot] = view
     return view
+
+
+def _convert_buffers() -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per slot: the last shaped view, and the raw bytes behind it."""
+    return {}, {}
 
 
 def magnitudes(x: np.ndarray) -> tuple[float, float, bool]:

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mixprec._util.threads import run_parallel, threads
 from mixprec.formats import FloatFormat, Format, IntFormat
-from mixprec.formats.fast import threads
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
 from mixprec.mac.config import MacConfig
@@ -39,11 +38,6 @@ from mixprec.mac.terms import Terms
 # Outputs per thread below which one thread is faster: each numpy call of the K loop must be
 # large, or the threads queue on the GIL (measured: 2 threads on 128x128 outputs are slower).
 _OUTPUTS_PER_THREAD = 1 << 17
-
-
-@functools.lru_cache(maxsize=4)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mixprec-mac")
 
 
 @functools.lru_cache(maxsize=256)
@@ -276,8 +270,8 @@ def _reduce_split(
     bounds = np.linspace(0, m, workers + 1).astype(int)
     parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     counters = [None if counter is None else EventCounter() for _ in parts]
-    futures = [_pool(workers).submit(run, part, c) for part, c in zip(parts, counters, strict=True)]
-    result = np.concatenate([f.result() for f in futures], axis=0)
+    tasks = [functools.partial(run, part, c) for part, c in zip(parts, counters, strict=True)]
+    result = np.concatenate(run_parallel(tasks, workers), axis=0)
     for c in counters:
         if c is not None and counter is not None:
             counter.merge(c)

@@ -1,0 +1,138 @@
+"""Every rounding mode as one rule: "round the magnitude away from zero?", by where it lies.
+
+A magnitude strictly between two neighbouring values of a format lies below, at or above the
+midpoint between them; each mode decides, for each of the three places, whether it goes to the
+neighbour farther from zero. The modes side by side (IEEE 754-2019 §4.3; stochastic rounding as
+in Croci et al., "Stochastic rounding: implementation, error analysis and applications", R. Soc.
+Open Sci. 2022; round-to-odd as in Boldo & Melquiond, IEEE TC 57(4), 2008):
+
+================  ===========  ===========  ===========
+mode              below half   at half      above half
+================  ===========  ===========  ===========
+``nearest_even``  never        if odd       always
+``nearest_away``  never        always       always
+``toward_zero``   never        never        never
+``up``            if positive  if positive  if positive
+``down``          if negative  if negative  if negative
+``odd``           if even      if even      if even
+``stochastic``    at random    at random    at random
+================  ===========  ===========  ===========
+
+"if odd" / "if even" look at the last kept bit (the neighbour nearer zero); "at random" rounds
+away with probability equal to the discarded fraction. :data:`RULES` is that table; every path
+that rounds (the float64 reference, the float32 bit arithmetic, the MAC's overflow test) reads it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mixprec.formats.spec import Rounding
+
+Mask = Any  # a boolean ndarray, or a Python/numpy bool broadcast against one
+
+
+class Away(enum.Enum):
+    """When a magnitude in one place between two neighbours rounds away from zero."""
+
+    NEVER = "never"
+    ALWAYS = "always"
+    IF_ODD = "if odd"  # the last kept bit is 1: away makes it even
+    IF_EVEN = "if even"  # the last kept bit is 0: away makes it odd
+    IF_POSITIVE = "if positive"
+    IF_NEGATIVE = "if negative"
+    AT_RANDOM = "at random"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One mode's decision below, at and above the midpoint (an exact value never moves)."""
+
+    below_half: Away
+    at_half: Away
+    above_half: Away
+
+    @property
+    def is_nearest(self) -> bool:
+        """Below half stays, above half goes: only the tie is the mode's own."""
+        return self.below_half is Away.NEVER and self.above_half is Away.ALWAYS
+
+    @property
+    def is_uniform(self) -> bool:
+        """The same decision wherever the magnitude lies (directed, odd and stochastic modes)."""
+        return self.below_half is self.at_half is self.above_half
+
+
+_N, _A = Away.NEVER, Away.ALWAYS
+RULES: dict[Rounding, Rule] = {
+    Rounding.NEAREST_EVEN: Rule(_N, Away.IF_ODD, _A),
+    Rounding.NEAREST_AWAY: Rule(_N, _A, _A),
+    Rounding.TOWARD_ZERO: Rule(_N, _N, _N),
+    Rounding.UP: Rule(Away.IF_POSITIVE, Away.IF_POSITIVE, Away.IF_POSITIVE),
+    Rounding.DOWN: Rule(Away.IF_NEGATIVE, Away.IF_NEGATIVE, Away.IF_NEGATIVE),
+    Rounding.ODD: Rule(Away.IF_EVEN, Away.IF_EVEN, Away.IF_EVEN),
+    Rounding.STOCHASTIC: Rule(Away.AT_RANDOM, Away.AT_RANDOM, Away.AT_RANDOM),
+}
+
+
+def decide(away: Away, odd: Callable[[], Mask], negative: Mask) -> Mask:
+    """The deterministic decision ``away`` for each element.
+
+    Args:
+        away: any kind but ``AT_RANDOM``.
+        odd: returns whether the last kept bit is 1 (called only by ``IF_ODD`` / ``IF_EVEN``).
+        negative: the sign of each value.
+    """
+    if away is Away.NEVER:
+        return False
+    if away is Away.ALWAYS:
+        return True
+    if away is Away.IF_ODD:
+        return odd()
+    if away is Away.IF_EVEN:
+        return np.logical_not(odd())
+    if away is Away.IF_POSITIVE:
+        return np.logical_not(negative)
+    if away is Away.IF_NEGATIVE:
+        return negative
+    raise ValueError(f"{away.value!r} is not a deterministic decision")
+
+
+def round_away(
+    mode: Rounding,
+    frac: np.ndarray,
+    half: Any,
+    odd: Callable[[], Mask],
+    negative: Mask,
+    uniform: np.ndarray | None = None,
+) -> np.ndarray:
+    """Whether each magnitude rounds away from zero, by :data:`RULES`.
+
+    Args:
+        mode: the rounding mode.
+        frac: the discarded part of each magnitude, in any unit in which a quantum is ``2 *
+            half`` (0: exact, never moves); an array of floats or of ordered bit patterns.
+        half: half a quantum in the unit of ``frac``.
+        odd: returns whether the last kept bit is 1.
+        negative: the sign of each value.
+        uniform: for stochastic rounding, uniform random numbers in ``[0, 2 * half)`` in the
+            unit of ``frac``: away with probability ``frac / (2 * half)``.
+
+    Raises:
+        ValueError: stochastic rounding without ``uniform``.
+    """
+    rule = RULES[mode]
+    if rule.is_uniform:
+        if rule.below_half is Away.AT_RANDOM:
+            if uniform is None:
+                raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+            return np.asarray(uniform < frac)
+        return np.asarray((frac > 0) & decide(rule.below_half, odd, negative))
+    if not rule.is_nearest:  # pragma: no cover - every rule of the table is one of the two
+        raise ValueError(f"no evaluation for the rule of {mode.value!r}")
+    return np.asarray((frac > half) | ((frac == half) & decide(rule.at_half, odd, negative)))
