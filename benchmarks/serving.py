@@ -35,9 +35,9 @@ import numpy as np
 import mixprec
 from mixprec.data import load
 from mixprec.nn.evaluate import evaluate, predict
-from mixprec.nn.io import load as load_model
 from mixprec.nn.model import MLP
-from mixprec.nn.ptq import QuantizedMLP, quantize
+from mixprec.quant import QuantizedMLP, quantize
+from mixprec.quant import load as load_model
 from mixprec.train import train
 
 ROWS: list[tuple[str, str, dict[str, Any]]] = [
@@ -73,7 +73,7 @@ def best_rate(serve: Callable[[], Any], images: int, repeat: int) -> float:
 
 def onnx_tools() -> Any:
     try:
-        from mixprec.nn import onnx_export
+        from mixprec.quant import onnx_export
 
         onnx_export.require_onnx()
         return onnx_export

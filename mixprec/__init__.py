@@ -8,7 +8,7 @@ units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rod
 3.140625
 """
 
-from mixprec import data, formats, mac, nn, train
+from mixprec import data, formats, mac, nn, quant, train
 from mixprec._util.version import __version__
 from mixprec.formats import (
     FloatFormat,
@@ -41,6 +41,7 @@ __all__ = [
     "list_formats",
     "mac",
     "nn",
+    "quant",
     "quantize",
     "to_storage",
     "train",

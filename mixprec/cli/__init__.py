@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module of this package and exposes ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. ``main`` builds the parser from the modules
-listed in ``COMMANDS``; a module that is not importable yet is left out of the command.
+listed in ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ COMMANDS = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of the ``mixprec`` command, one subparser per available command.
+    """The argument parser of the ``mixprec`` command, one subparser per command.
 
     Args:
         only: build just this command's subparser (its module alone is imported: a command
@@ -40,12 +40,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         if only is not None and name != only:
             continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(run=module.run)

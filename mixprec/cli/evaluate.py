@@ -6,9 +6,10 @@ import argparse
 import json
 
 from mixprec.data import DATASETS, load
-from mixprec.nn import Policy, QuantizedMLP, evaluate
-from mixprec.nn import load as load_model
+from mixprec.nn import Policy, evaluate
 from mixprec.nn.layered import parse_policy
+from mixprec.quant import QuantizedMLP
+from mixprec.quant import load as load_model
 
 HELP = "evaluate a saved model on a dataset's test split under a precision policy"
 

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 
-from mixprec.nn.io import load as load_model
 from mixprec.nn.model import MLP
-from mixprec.nn.ptq import QuantizedMLP
-from mixprec.nn.requant import Requantization
+from mixprec.quant import QuantizedMLP
+from mixprec.quant import load as load_model
+from mixprec.quant.requant import Requantization
 
 HELP = "export a model file (float or int8) as ONNX; optionally check it in ONNX Runtime"
 
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; with ``--check``, return 1 if ONNX Runtime disagrees with mixprec."""
-    from mixprec.nn.onnx_export import export_onnx, onnx_predict, require_onnx
+    from mixprec.quant.onnx_export import export_onnx, onnx_predict, require_onnx
 
     require_onnx()
     model = load_model(args.model)

@@ -8,11 +8,10 @@ import json
 import numpy as np
 
 from mixprec.data import DATASETS, load
-from mixprec.nn.io import load as load_model
-from mixprec.nn.io import save
 from mixprec.nn.model import MLP
-from mixprec.nn.observers import OBSERVERS
-from mixprec.nn.ptq import SCHEMES, quantize
+from mixprec.quant import SCHEMES, quantize, save
+from mixprec.quant import load as load_model
+from mixprec.quant.observers import OBSERVERS
 
 HELP = "quantize a trained model (int8, fp8, int4) calibrated on training images; save it (.npz)"
 

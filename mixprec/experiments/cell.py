@@ -133,7 +133,7 @@ def run_cell(cell: Cell) -> CellOutput:
         config = parse_serve(text)
         start = time.perf_counter()
         if config.kind == "ptq":
-            from mixprec.nn import quantize
+            from mixprec.quant import quantize
 
             served_model: Any = quantize(
                 model, calibration=train_split[:PTQ_CALIBRATION], scheme=str(config.scheme)

@@ -1,10 +1,10 @@
 """Train and serve entries of a sweep: what each name means, and checking them all up front.
 
-A **train** entry is a trainable policy preset of ``mixprec.nn.Policy.presets()``.
+A **train** entry is a trainable policy preset of ``mixprec.Policy.presets()``.
 
 A **serve** entry is one of, tried in this order:
 
-1. ``ptq:SCHEME`` — post-training quantization of the trained model with ``mixprec.nn.quantize``
+1. ``ptq:SCHEME`` — post-training quantization of the trained model with ``mixprec.quant.quantize``
    (e.g. ``ptq:int8-per-channel``), calibrated on the first ``PTQ_CALIBRATION`` training
    images, then served with the quantized model's own policy.
 2. a MAC override ``IN->ACC[:option...]`` (``int8->int16:wrap``, ``fp16->fp16``,
@@ -30,9 +30,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from mixprec._util.names import canonical
+from mixprec.formats import FORMATS, Format, IntFormat, get_format
+from mixprec.mac import MAC
+from mixprec.nn import Policy
+from mixprec.quant import SCHEMES
 
 __all__ = [
     "PTQ_CALIBRATION",
@@ -45,14 +48,6 @@ __all__ = [
 ]
 
 PTQ_CALIBRATION = 1000  # training images used to calibrate post-training quantization
-
-
-def _nn() -> Any:
-    try:
-        import mixprec.nn as nn
-    except ImportError as error:  # pragma: no cover - during development of mixprec.nn only
-        raise ImportError(f"sweeps need mixprec.nn, which failed to import: {error}") from error
-    return nn
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class ServeConfig:
 
     text: str
     kind: str
-    policy: Any = None
+    policy: Policy | None = None
     scheme: str | None = None
 
     def __str__(self) -> str:
@@ -76,7 +71,7 @@ class ServeConfig:
 
 
 def _presets() -> dict[str, str]:
-    return _nn().Policy.presets()
+    return Policy.presets()
 
 
 def _preset_key(name: str) -> str | None:
@@ -84,35 +79,22 @@ def _preset_key(name: str) -> str | None:
     return key if key in _presets() else None
 
 
-def _format_policy(fmt: Any) -> Any:
+def _format_policy(fmt: Format) -> Policy:
     """Weights and activations in ``fmt``, fp32 accumulation (integers: scaled, int32)."""
-    from mixprec.formats import IntFormat
-    from mixprec.mac import MAC
-
-    nn = _nn()
     if isinstance(fmt, IntFormat):
-        return nn.Policy(
+        return Policy(
             weights=fmt,
             activations=fmt,
             forward_mac=MAC(input=fmt, accumulator="int32"),
             scaling="per_tensor",
             trainable=False,
         )
-    return nn.Policy(
+    return Policy(
         weights=fmt,
         activations=fmt,
         forward_mac=MAC(input=fmt, accumulator="fp32", order="fast"),
         trainable=False,
     )
-
-
-def _ptq_schemes() -> Sequence[str] | None:
-    """The PTQ schemes of ``mixprec.nn.quantize``, or ``None`` where it does not exist."""
-    try:
-        from mixprec.nn.ptq import SCHEMES
-    except ImportError:  # pragma: no cover - a mixprec without post-training quantization
-        return None
-    return list(SCHEMES)
 
 
 def parse_serve(text: str) -> ServeConfig:
@@ -121,19 +103,10 @@ def parse_serve(text: str) -> ServeConfig:
     Raises:
         ValueError: the entry is none of the four kinds; the message lists what is allowed.
     """
-    from mixprec.formats import get_format
-    from mixprec.mac import MAC
-
-    nn = _nn()
     entry = text.strip()
     if entry.lower().startswith("ptq:"):
         scheme = entry[4:].strip()
-        schemes = _ptq_schemes()
-        if schemes is None:
-            raise ValueError(
-                f"serve entry {text!r}: post-training quantization (mixprec.nn.quantize) is not "
-                "available in this version of mixprec; remove the ptq: entries."
-            )
+        schemes = list(SCHEMES)
         if scheme not in schemes:
             raise ValueError(
                 f"serve entry {text!r}: unknown PTQ scheme {scheme!r}; the schemes are "
@@ -147,18 +120,17 @@ def parse_serve(text: str) -> ServeConfig:
             raise ValueError(f"serve entry {text!r} is not a valid MAC: {error}") from None
         input_name = mac.input.name
         preset = _preset_key(input_name)
-        base = nn.Policy.preset(preset) if preset else _format_policy(mac.input)
+        base = Policy.preset(preset) if preset else _format_policy(mac.input)
         return ServeConfig(entry, "mac", policy=base.with_mac(forward=mac))
     preset = _preset_key(entry)
     if preset is not None:
-        return ServeConfig(entry, "policy", policy=nn.Policy.preset(preset))
+        return ServeConfig(entry, "policy", policy=Policy.preset(preset))
     try:
         fmt = get_format(entry)
     except ValueError:
         pass
     else:
         return ServeConfig(entry, "format", policy=_format_policy(fmt))
-    from mixprec.formats import FORMATS
 
     close = difflib.get_close_matches(entry.lower(), [*_presets(), *FORMATS], n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -170,20 +142,19 @@ def parse_serve(text: str) -> ServeConfig:
     )
 
 
-def serve_policy(text: str) -> Any:
+def serve_policy(text: str) -> Policy | None:
     """The serving policy of a serve entry (``None`` for ``ptq:``; see ``parse_serve``)."""
     return parse_serve(text).policy
 
 
-def train_policy(text: str) -> Any:
+def train_policy(text: str) -> Policy:
     """The policy of a train entry: a trainable preset.
 
     Raises:
         ValueError: not a preset, or a serving-only preset; the message lists the choices.
     """
-    nn = _nn()
     preset = _preset_key(text)
-    trainable = [name for name in _presets() if nn.Policy.preset(name).trainable]
+    trainable = [name for name in _presets() if Policy.preset(name).trainable]
     if preset is None:
         close = difflib.get_close_matches(text.strip().lower(), trainable, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -191,7 +162,7 @@ def train_policy(text: str) -> Any:
             f"unknown train policy {text!r}.{hint} The trainable presets are "
             f"{', '.join(trainable)}."
         )
-    policy = nn.Policy.preset(preset)
+    policy = Policy.preset(preset)
     if not policy.trainable:
         raise ValueError(
             f"train policy {text!r} is for serving only; train with one of "

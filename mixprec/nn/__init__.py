@@ -13,9 +13,16 @@ True
 104928
 """
 
-from mixprec.nn.compute import backward, forward
-from mixprec.nn.evaluate import Evaluation, evaluate, predict
-from mixprec.nn.io import FORMAT_VERSION, load, read_metadata, register_kind, save
+from mixprec.nn.compiled import Events, RoundingStats, tensor_scale
+from mixprec.nn.evaluate import (
+    Evaluation,
+    PolicyServing,
+    Servable,
+    Served,
+    evaluate,
+    image_batch,
+    predict,
+)
 from mixprec.nn.layers import (
     affine_backward,
     affine_forward,
@@ -27,35 +34,15 @@ from mixprec.nn.layers import (
 )
 from mixprec.nn.memory import Counts, MemoryReport, MemoryRow, counts, memory
 from mixprec.nn.model import BOOK_SIZES, MLP, Init
-from mixprec.nn.numerics import (
-    Events,
-    Numerics,
-    RoundingStats,
-    Scaled,
-    runs_as_blas,
-    tensor_scale,
-)
-from mixprec.nn.observers import (
-    MinMaxObserver,
-    MSEObserver,
-    NotCalibratedError,
-    Observer,
-    PercentileObserver,
-)
-from mixprec.nn.onnx_export import export_onnx, onnx_predict, to_onnx  # onnx imported lazily
+from mixprec.nn.modelfile import FORMAT_VERSION, load, read_metadata, save
+from mixprec.nn.passes import backward, forward
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
-from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, quantize
-from mixprec.nn.requant import Requantization
 
 __all__ = [
-    "BOOK_SIZES", "FORMAT_VERSION", "MLP", "Counts", "Evaluation", "Events",
-    "Init", "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Numerics",
-    "Policy", "QuantizedMLP", "RoundingStats", "Scaled", "Scaling",
-    "affine_backward", "affine_forward",
-    "backward", "counts",
-    "evaluate", "forward", "load", "log_softmax", "memory", "predict", "quantize",
-    "read_metadata", "register_kind", "relu_backward", "relu_forward", "runs_as_blas", "save",
-    "softmax", "softmax_cross_entropy", "tensor_scale",
-    "SCHEMES", "Scheme", "Requantization", "MinMaxObserver", "MSEObserver", "NotCalibratedError",
-    "Observer", "PercentileObserver", "export_onnx", "onnx_predict", "to_onnx",
+    "BOOK_SIZES", "FORMAT_VERSION", "MLP", "Counts", "Evaluation", "Events", "Init",
+    "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Policy", "PolicyServing",
+    "RoundingStats", "Scaling", "Servable", "Served", "affine_backward", "affine_forward",
+    "backward", "counts", "evaluate", "forward", "image_batch", "load", "log_softmax", "memory",
+    "predict", "read_metadata", "relu_backward", "relu_forward", "save", "softmax",
+    "softmax_cross_entropy", "tensor_scale",
 ]  # fmt: skip

@@ -5,7 +5,7 @@ activation format (of the layer's input, the tensor that feeds its MAC) of ``b_a
 
 * **weight bytes** (as stored): the weight codes packed along the reduction axis, each column
   of ``n_in`` codes in ``ceil(n_in * b_w / 8)`` bytes (int4: two codes a byte, as
-  :func:`mixprec.nn.ptq.pack_int4`; 8, 16 and 32-bit formats: one code per element, as
+  :func:`mixprec.quant.packing.pack_int4`; 8, 16 and 32-bit formats: one code per element, as
   :func:`mixprec.formats.to_storage`), plus the scales, plus the bias;
 * **scale bytes**: one float32 (4 B) per weight tensor when the layer's policy scales per
   tensor (integer formats always do), one per output channel for a per-channel scheme, and for
@@ -43,7 +43,7 @@ from mixprec.nn.layered import entry_policy
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy, Scaling
 
-__all__ = ["Cost", "LayerCost", "LayerPrecision", "cost", "layer_precision", "scheme_precision"]
+__all__ = ["Cost", "LayerCost", "LayerPrecision", "cost", "layer_precision"]
 
 SCALE_BYTES = 4  # a float32 scale
 BIAS_BYTES = 4  # a float32 (or int32) bias value
@@ -93,27 +93,6 @@ def layer_precision(policy: Policy | str | LayerPrecision) -> LayerPrecision:
         activations=activations,
         weight_scales="tensor" if scaled or isinstance(weights, IntFormat) else "none",
         activation_scaled=scaled or isinstance(activations, IntFormat),
-    )
-
-
-def scheme_precision(scheme: Any) -> LayerPrecision:
-    """The :class:`LayerPrecision` of a post-training quantization scheme (a name or ``Scheme``).
-
-    Its stored input parameters: a float32 scale, and for integer activations an int8 zero
-    point (:class:`mixprec.nn.QuantizedMLP` stores both, the zero point also when symmetric).
-    """
-    from mixprec.nn.ptq import Scheme
-
-    s = Scheme.parse(scheme)
-    static = 0
-    if s.activations is not None:
-        static = SCALE_BYTES + (1 if isinstance(s.activations, IntFormat) else 0)
-    return LayerPrecision(
-        weights=s.weights,
-        activations=s.activations if s.activations is not None else get_format("fp32"),
-        weight_scales="channel" if s.per_channel else "tensor",
-        activation_scaled=False,
-        static_input_bytes=static,
     )
 
 

@@ -14,19 +14,21 @@ between batch sizes; weights' scales do not depend on the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 from mixprec.data import Split
-from mixprec.nn.compute import forward
+from mixprec.nn.compiled import Events, Numerics
 from mixprec.nn.layered import LayerPolicy, entry_policy, layer_output, parse_policy
 from mixprec.nn.layers import log_softmax
 from mixprec.nn.model import MLP
-from mixprec.nn.numerics import Numerics
+from mixprec.nn.passes import forward
 from mixprec.nn.policy import Policy
 
-__all__ = ["Evaluation", "evaluate", "predict"]
+__all__ = [
+    "Evaluation", "PolicyServing", "Servable", "Served", "evaluate", "image_batch", "predict",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,22 +64,6 @@ class Evaluation:
         return out
 
 
-def _serves_itself(model: Any, policy: Policy | LayerPolicy | str | None) -> bool:
-    """Whether ``model`` is not an ``MLP`` but serves itself (a ``QuantizedMLP``'s own numerics).
-
-    Raises:
-        ValueError: such a model with a policy (its formats are fixed by its quantization).
-    """
-    if isinstance(model, MLP) or not hasattr(model, "evaluate"):
-        return False
-    if policy is not None:
-        raise ValueError(
-            f"a {type(model).__name__} serves with its own quantized numerics; call without "
-            f"policy=, or serve the float model under policy={str(policy)!r}"
-        )
-    return True
-
-
 def image_batch(images: Any, width: int) -> np.ndarray:
     """``images`` as a float32 ``(n, width)`` array (one flat image becomes a batch of one).
 
@@ -93,6 +79,78 @@ def image_batch(images: Any, width: int) -> np.ndarray:
             "images.reshape(len(images), -1)"
         )
     return x.astype(np.float32, copy=False)
+
+
+class Served(NamedTuple):
+    """What a :class:`Servable` computed for a batch of images."""
+
+    logits: np.ndarray  # float32 (n, classes)
+    events: Events  # the MACs' and roundings' event counters, per layer and role
+    description: str  # names the numerics (the policy, or scheme and path)
+
+
+@runtime_checkable
+class Servable(Protocol):
+    """A model that serves itself: ``mixprec.nn.evaluate`` and ``predict`` take it.
+
+    An ``MLP`` under a policy is one (:class:`PolicyServing`); so is a quantized model
+    (``mixprec.quant.QuantizedMLP`` and its ``serving(...)``).
+    """
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer sizes, input first."""
+        ...
+
+    def serve(self, images: np.ndarray, batch_size: int = 1000, stats: bool = True) -> Served:
+        """Logits of ``images`` (float32 ``(n, sizes[0])``), ``batch_size`` at a time."""
+        ...
+
+
+@dataclass(frozen=True)
+class PolicyServing:
+    """A float ``MLP`` served under a precision policy: the :class:`Servable` of an ``MLP``.
+
+    Args:
+        model: the model.
+        policy: a ``Policy``, a preset name, or a per-layer policy (a ``LayerPolicy`` or its
+            string, e.g. ``"fp8@1=bf16@3=bf16"``; default ``"fp32"``).
+    """
+
+    model: MLP
+    policy: Policy | LayerPolicy
+
+    def __init__(self, model: MLP, policy: Policy | LayerPolicy | str | None = None) -> None:
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "policy", parse_policy(policy if policy is not None else "fp32"))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The model's layer sizes."""
+        return self.model.sizes
+
+    def serve(self, images: np.ndarray, batch_size: int = 1000, stats: bool = True) -> Served:
+        """Logits of ``images`` under the policy, and the events they took.
+
+        Raises:
+            ValueError: images of the wrong shape, a batch size below 1.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        model, policy = self.model, self.policy
+        x = image_batch(images, model.sizes[0])
+        if isinstance(policy, LayerPolicy):
+            logits, layered = _layered_logits(model, x, policy, batch_size)
+            return Served(logits, layered.events, str(policy))
+        numerics = Numerics(policy)
+        out = np.empty((len(x), model.sizes[-1]), np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events
+            weights = numerics.weight_copies(model.weights)
+            for lo in range(0, len(x), batch_size):
+                out[lo : lo + batch_size], _ = forward(
+                    numerics, weights, model.biases, x[lo : lo + batch_size]
+                )
+        return Served(out, numerics.events, str(numerics.policy))
 
 
 def _layered_logits(
@@ -112,28 +170,29 @@ def _layered_logits(
     return h, numerics
 
 
-def _logits(
-    model: MLP, images: np.ndarray, policy: Policy | LayerPolicy | str | None, batch_size: int
-) -> tuple[np.ndarray, Numerics]:
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    images = image_batch(images, model.sizes[0])
-    chosen = parse_policy(policy if policy is not None else "fp32")
-    if isinstance(chosen, LayerPolicy):
-        return _layered_logits(model, images, chosen, batch_size)
-    numerics = Numerics(chosen)
-    out = np.empty((len(images), model.sizes[-1]), np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events
-        weights = numerics.weight_copies(model.weights)
-        for lo in range(0, len(images), batch_size):
-            out[lo : lo + batch_size], _ = forward(
-                numerics, weights, model.biases, images[lo : lo + batch_size]
-            )
-    return out, numerics
+def _servable(model: MLP | Servable, policy: Policy | LayerPolicy | str | None) -> Servable:
+    """The servable of ``model``: an ``MLP`` under ``policy``, or ``model`` itself.
+
+    Raises:
+        ValueError: a servable with a policy (its numerics are fixed).
+        TypeError: neither an ``MLP`` nor a ``Servable``.
+    """
+    if isinstance(model, MLP):
+        return PolicyServing(model, policy)
+    if not callable(getattr(type(model), "serve", None)):  # Servable, checked by its method only:
+        raise TypeError(  # an uncalibrated model's sizes raise NotCalibratedError when served
+            f"serving takes an MLP or a Servable (a quantized model), got {type(model).__name__}"
+        )
+    if policy is not None:
+        raise ValueError(
+            f"a {type(model).__name__} serves with its own quantized numerics; call without "
+            f"policy=, or serve the float model under policy={str(policy)!r}"
+        )
+    return model
 
 
 def predict(
-    model: MLP,
+    model: MLP | Servable,
     images: np.ndarray,
     policy: Policy | LayerPolicy | str | None = None,
     batch_size: int = 1000,
@@ -141,7 +200,7 @@ def predict(
     """Logits of ``images`` served under ``policy``.
 
     Args:
-        model: a trained ``MLP`` (or a model that serves itself, such as a ``QuantizedMLP``).
+        model: a trained ``MLP``, or a ``Servable`` (a quantized model) without ``policy``.
         images: float32 ``(n, features)`` (one image ``(features,)`` is taken as a batch of one).
         policy: a ``Policy`` or preset name (default ``"fp32"``).
         batch_size: examples per forward pass (any size from 1).
@@ -153,13 +212,11 @@ def predict(
         ValueError: images of the wrong shape, a batch size below 1, an unknown policy, or a
             policy for a model that carries its own numerics.
     """
-    if _serves_itself(model, policy):
-        return model.predict(images, batch_size=batch_size)  # type: ignore[attr-defined]
-    return _logits(model, images, policy, batch_size)[0]
+    return _servable(model, policy).serve(images, batch_size, stats=False).logits
 
 
 def evaluate(
-    model: MLP,
+    model: MLP | Servable,
     split: Split,
     policy: Policy | LayerPolicy | str | None = None,
     batch_size: int = 1000,
@@ -167,7 +224,7 @@ def evaluate(
     """Accuracy and loss of ``model`` on ``split``, served under ``policy``.
 
     Args:
-        model: a trained ``MLP`` (or a model that serves itself, such as a ``QuantizedMLP``).
+        model: a trained ``MLP``, or a ``Servable`` (a quantized model) without ``policy``.
         split: a ``Split`` (e.g. ``data.test``).
         policy: a ``Policy``, a preset name, or a per-layer policy (a ``LayerPolicy`` or its
             string, e.g. ``"fp8@1=bf16@3=bf16"``; default ``"fp32"``).
@@ -185,10 +242,8 @@ def evaluate(
             f"evaluate takes a Split with images and labels (e.g. data.test), got "
             f"{type(split).__name__}; for bare images use mixprec.nn.predict(model, images)"
         )
-    if _serves_itself(model, policy):
-        return model.evaluate(split, batch_size=batch_size)  # type: ignore[attr-defined]
-    logits, numerics = _logits(model, split.images, policy, batch_size)
-    labels = split.labels
+    served = _servable(model, policy).serve(split.images, batch_size, stats=True)
+    logits, labels = served.logits, np.asarray(split.labels)
     predictions = logits.argmax(axis=1).astype(np.int64)
     n = len(labels)
     if n:
@@ -199,11 +254,6 @@ def evaluate(
     else:
         loss, accuracy = float("nan"), float("nan")
     return Evaluation(
-        accuracy=accuracy,
-        loss=loss,
-        n=n,
-        predictions=predictions,
-        logits=logits,
-        events=numerics.events.as_dict(),
-        policy=str(parse_policy(policy if policy is not None else "fp32")),
-    )
+        accuracy=accuracy, loss=loss, n=n, predictions=predictions, logits=logits,
+        events=served.events.as_dict(), policy=served.description,
+    )  # fmt: skip

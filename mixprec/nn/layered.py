@@ -35,8 +35,8 @@ import numpy as np
 from mixprec._util.names import canonical
 from mixprec.formats import FORMATS, IntFormat, get_format
 from mixprec.mac import MAC
+from mixprec.nn.compiled import Numerics, Scaled
 from mixprec.nn.layers import affine_forward, relu_forward
-from mixprec.nn.numerics import Numerics, Scaled
 from mixprec.nn.policy import Policy
 
 __all__ = [
@@ -233,7 +233,7 @@ def layer_output(
 ) -> np.ndarray:
     """One layer served under its ``Numerics``: round input and weights, MAC, bias, ReLU.
 
-    The operations of :func:`mixprec.nn.compute.forward` for this layer, batch by batch (each
+    The operations of :func:`mixprec.nn.passes.forward` for this layer, batch by batch (each
     batch's input gets its own per-tensor scale), so serving a model layer by layer with each
     layer's own policy gives the numbers of a per-layer policy.
 

@@ -33,7 +33,7 @@ __all__ = [
 Matmul = Callable[[Any, Any], np.ndarray]
 Operand = Any
 """An array, or any operand the given ``matmul`` takes and that has ``.T`` and ``.sum(axis)``
-(a policy passes rounded tensors with their scales, ``mixprec.nn.numerics.Scaled``)."""
+(a policy passes rounded tensors with their scales, ``mixprec.nn.compiled.Scaled``)."""
 
 
 # -- affine: y = x @ w + b ------------------------------------------------------------------------

@@ -191,7 +191,7 @@ class MLP:
         shape = "-".join(map(str, self.sizes))
         return f"MLP({shape}, output_bias={self.output_bias}, parameters={self.n_parameters:,})"
 
-    # -- plain float passes (the reference; policies live in mixprec.nn.compute) ---------------
+    # -- plain float passes (the reference; policies live in mixprec.nn.passes) ---------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits of a batch in the parameters' own arithmetic (no policy): ``(n, classes)``."""
         h = x

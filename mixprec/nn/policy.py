@@ -59,7 +59,7 @@ Presets (``Policy.presets()``), and why:
   weights' from the weights, each activation's from its batch: dynamic quantization), exact
   ``int8->int32`` MACs, the int32 result scaled back to float32, plus bias, ReLU, then
   requantized to int8 for the next layer. Calibrated static scales and per-channel schemes are
-  :func:`mixprec.nn.quantize` (``mixprec.nn.ptq``).
+  :func:`mixprec.quant.quantize` (``mixprec.quant.model``).
 
 >>> str(Policy.preset("fp16-amp")), str(Policy.preset("int8").with_mac(forward="int8->int16:wrap"))
 ('fp16-amp', 'int8[forward_mac=int8->int16]')

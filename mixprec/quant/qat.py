@@ -34,8 +34,8 @@ import numpy as np
 from mixprec.formats import Format, IntFormat, get_format
 from mixprec.nn.layers import relu_backward, softmax_cross_entropy
 from mixprec.nn.model import MLP
-from mixprec.nn.observers import qparams
 from mixprec.quant import a2q, groupwise
+from mixprec.quant.observers import qparams
 from mixprec.quant.ste import lsq_gradient
 
 __all__ = ["FakeQuantMLP", "MovingMinMax", "QATStep"]

@@ -22,8 +22,10 @@ import numpy as np
 
 from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
-from mixprec.nn.ptq import QuantizedMLP, Scheme, pack_int4
+from mixprec.quant.model import Learned, QuantizedMLP
+from mixprec.quant.packing import pack_int4
 from mixprec.quant.qat import FakeQuantMLP
+from mixprec.quant.schemes import Scheme
 from mixprec.train import History, TrainConfig, TrainingInterrupted, epoch_lr
 from mixprec.train.config import resolve
 from mixprec.train.optimizers import make_optimizer
@@ -156,7 +158,6 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
     scheme = Scheme.parse(scheme)
     _check_scheme(fq, scheme)
     model = fq.model
-    q = QuantizedMLP(scheme, observer="minmax")  # the metadata says: moving min/max, frozen
     weights, weight_scales, input_scales, zero_points, biases = [], [], [], [], []
     for i in range(model.n_layers):
         s_x = None
@@ -175,11 +176,12 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
             product = np.float64(s_x) * np.asarray(s_w, np.float64)
             codes_b = np.clip(np.rint(np.asarray(b, np.float64) / product), -(2**31), 2**31 - 1)
             biases.append(codes_b.astype(np.int32))
-    q._set_state(
-        sizes=model.sizes, output_bias=model.output_bias, weights=weights,
-        weight_scales=weight_scales, input_scales=input_scales, input_zero_points=zero_points,
-        biases=biases,
+    learned = Learned(
+        model.sizes, model.output_bias, tuple(weights), tuple(weight_scales),
+        tuple(input_scales), tuple(zero_points), tuple(biases),
     )  # fmt: skip
+    # the metadata says how the ranges were found: moving min/max, frozen
+    q = QuantizedMLP.from_learned(learned, scheme, observer="minmax")
     q.metadata = {k: v for k, v in model.metadata.items() if k != "history"}
     q.metadata.update(scheme=scheme.name, observer="moving-minmax (qat)", qat=fq.describe())
     return q

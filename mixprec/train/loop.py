@@ -34,9 +34,9 @@ import numpy as np
 
 from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
+from mixprec.nn.compiled import Rounder, Scaled, tensor_scale
 from mixprec.nn.evaluate import evaluate
 from mixprec.nn.model import MLP
-from mixprec.nn.numerics import Rounder, Scaled, tensor_scale
 from mixprec.nn.policy import Policy
 from mixprec.train.config import TrainConfig, resolve
 from mixprec.train.history import History, TrainingInterrupted

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.nn.compute import backward, forward
+from mixprec.nn.compiled import Numerics, Rounder, Scaled
 from mixprec.nn.layers import softmax_cross_entropy
 from mixprec.nn.model import MLP
-from mixprec.nn.numerics import Numerics, Rounder, Scaled
+from mixprec.nn.passes import backward, forward
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy
 from mixprec.train.optimizers import Optimizer, make_optimizer
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from mixprec.experiments import check, load_experiment, parse_serve, train_policy
-from mixprec.experiments import serve as serve_module
 from mixprec.formats import IntFormat
 from mixprec.nn import Policy
 
@@ -73,12 +72,9 @@ def test_shipped_experiments_check() -> None:
         check(sweep.train, sweep.serve)
 
 
-def test_ptq_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ptq_entries() -> None:
     config = parse_serve("ptq:int8-per-channel")
     assert (config.kind, config.scheme, config.policy) == ("ptq", "int8-per-channel", None)
     assert parse_serve("ptq:int4-weight-only").scheme == "int4-weight-only"
     with pytest.raises(ValueError, match="unknown PTQ scheme 'int3'.*int8-per-channel"):
         parse_serve("ptq:int3")
-    monkeypatch.setattr(serve_module, "_ptq_schemes", lambda: None)  # a mixprec without PTQ
-    with pytest.raises(ValueError, match="not available"):
-        parse_serve("ptq:int8-per-channel")

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from mixprec.formats import to_storage
-from mixprec.nn import MLP, quantize
-from mixprec.nn.cost import cost, scheme_precision
+from mixprec.nn import MLP
+from mixprec.nn.compiled import tensor_scale
+from mixprec.nn.cost import cost
 from mixprec.nn.layered import LayerPolicy, entry_policy
-from mixprec.nn.numerics import tensor_scale
-from mixprec.nn.ptq import SCHEMES, pack_int4
+from mixprec.quant import SCHEMES, quantize
+from mixprec.quant.packing import pack_int4
+from mixprec.quant.schemes import scheme_precision
 
 SIZES = (12, 7, 5, 3)
 

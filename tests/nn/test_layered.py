@@ -86,7 +86,8 @@ def test_overrides_apply_to_their_layer_only(monkeypatch: pytest.MonkeyPatch) ->
 
     from mixprec.data import Split
     from mixprec.formats import quantize
-    from mixprec.nn import MLP, Numerics, evaluate
+    from mixprec.nn import MLP, evaluate
+    from mixprec.nn.compiled import Numerics
 
     model = MLP((12, 7, 5, 3), seed=4)
     rng = np.random.default_rng(1)

@@ -69,7 +69,7 @@ def test_fake_quant_forward_equals_the_exported_model(
     assert_array_equal(q.predict(images, path="fake_quant"), logits)  # bit for bit
     if q.scheme.is_integer:
         # integer-only serving: exact int32 sums, fixed-point requantization (two roundings,
-        # see mixprec.nn.requant) instead of float32 ones: the same prediction nearly always
+        # see mixprec.quant.requant) instead of float32 ones: the same prediction nearly always
         same = q.predict(images).argmax(1) == logits.argmax(1)
         assert same.mean() >= 0.97
 
@@ -86,7 +86,7 @@ def test_a2q_qat_serves_a_narrow_accumulator_without_wraps(
         assert np.all(a2q.fits(codes.astype(np.int64), 14, lo, hi))
     q = export(fq, "int8-per-channel")
     _, events = q.predict(synthetic.test.images, mac="int8->int14:wrap", stats=True)
-    assert events["forward"]["wraps"] == 0
+    assert events.as_dict()["forward"]["wraps"] == 0
     assert_array_equal(q.predict(synthetic.test.images, mac="int8->int14:wrap"),
                        q.predict(synthetic.test.images))  # fmt: skip
     plain = FakeQuantMLP(base.copy(), "int8", "int8", warmup_steps=3)
@@ -94,7 +94,7 @@ def test_a2q_qat_serves_a_narrow_accumulator_without_wraps(
     _, events = export(plain, "int8-per-channel").predict(
         synthetic.test.images, mac="int8->int14:wrap", stats=True
     )
-    assert events["forward"]["wraps"] > 0  # without the bound the same MAC wraps
+    assert events.as_dict()["forward"]["wraps"] > 0  # without the bound the same MAC wraps
 
 
 def test_qat_recovers_accuracy_and_is_reproducible(base: MLP, synthetic: Dataset) -> None:

@@ -8,7 +8,8 @@ import pytest
 from mixprec.data import Dataset
 from mixprec.formats import quantize
 from mixprec.mac import MAC
-from mixprec.nn import MLP, Numerics, Policy, backward, evaluate, forward, predict, tensor_scale
+from mixprec.nn import MLP, Policy, backward, evaluate, forward, predict, tensor_scale
+from mixprec.nn.compiled import Numerics
 from mixprec.nn.layers import softmax_cross_entropy
 from mixprec.train import Trainer, TrainingInterrupted, train
 
@@ -169,7 +170,7 @@ def test_blas_path_equals_the_mac(spec: str, special: float | None) -> None:
     a[4, :], b[:, 2] = big, big  # 70 * big**2 overflows fp32 only for wide formats
     if special is not None:
         a[3, 5] = special
-    from mixprec.nn.numerics import Scaled
+    from mixprec.nn.compiled import Scaled
 
     y = numerics.matmul("forward", 1, Scaled(a, 1.0), Scaled(b, 1.0))
     expected, stats = mac.matmul(a, b, stats=True)

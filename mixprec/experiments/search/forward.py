@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixprec.nn import Numerics, Scaled
+from mixprec.nn.compiled import Numerics, Scaled
 from mixprec.nn.layered import entry_policy
 from mixprec.nn.layered import layer_output as serve_layer
 from mixprec.nn.layers import log_softmax

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixprec.nn.requant import (
+from mixprec.quant.requant import (
     INT32_MAX,
     INT32_MIN,
     as_requantization,

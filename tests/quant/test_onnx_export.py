@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,12 +10,12 @@ import numpy as np
 import pytest
 
 from mixprec.nn.model import MLP
-from mixprec.nn.ptq import SCHEMES, quantize
+from mixprec.quant import SCHEMES, QuantizedMLP, quantize
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from mixprec.nn.onnx_export import export_onnx, onnx_predict, to_onnx  # noqa: E402
+from mixprec.quant.onnx_export import export_onnx, onnx_predict, to_onnx  # noqa: E402
 
 INT8_SCHEMES = [name for name, s in SCHEMES.items() if s.is_integer]
 
@@ -70,11 +71,12 @@ def test_left_shift_multipliers_export_exactly() -> None:
     """A requantization multiplier above 1 (a left shift, saturating to int32) is exact too."""
     model, x = model_and_data(seed=4)
     q = quantize(model, x[:500], scheme="int8-per-tensor")
-    q.input_scales_[1] = np.float32(q.input_scales_[1] / 300)  # M = s_x s_w / s_y ~ 1.8
-    q._cache.clear()
-    from mixprec.nn.qserve import integer_layers
+    scales = list(q.learned_.input_scales)
+    scales[1] = np.float32(scales[1] / 300)  # M = s_x s_w / s_y ~ 1.8
+    learned = dataclasses.replace(q.learned_, input_scales=tuple(scales))
+    q = QuantizedMLP.from_learned(learned, q.scheme)
 
-    assert integer_layers(q)[0].shift.max() > 0
+    assert q.integer_layers()[0].shift.max() > 0
     np.testing.assert_array_equal(onnx_predict(to_onnx(q), x), q.predict(x))
 
 
@@ -112,9 +114,8 @@ def test_uint8_activations_are_exact_with_7_bit_weights(requantization: str) -> 
     export is bit-identical on every CPU."""
     model, x = model_and_data(output_bias=True, seed=5)
     q = quantize(model, x[:500], scheme="int8-per-channel-asym")
-    for i, w in enumerate(q.weights_):
-        q.weights_[i] = (w // 2).astype(np.int8)  # 7-bit weights
-    q._cache.clear()
+    weights = tuple((w // 2).astype(np.int8) for w in q.weights_)  # 7-bit weights
+    q = QuantizedMLP.from_learned(dataclasses.replace(q.learned_, weights=weights), q.scheme)
     proto = to_onnx(q, requantization, activations="uint8")
     assert proto.graph.node[0].op_type == "QuantizeLinear"
     np.testing.assert_array_equal(

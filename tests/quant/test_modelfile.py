@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mixprec.nn.io import load, read_metadata, save
+from mixprec.nn import read_metadata
 from mixprec.nn.model import MLP
-from mixprec.nn.observers import NotCalibratedError
-from mixprec.nn.ptq import SCHEMES, QuantizedMLP, quantize
+from mixprec.quant import SCHEMES, QuantizedMLP, load, quantize, save
+from mixprec.quant.observers import NotCalibratedError
 
 
 def small(scheme: str, output_bias: bool = False) -> tuple[QuantizedMLP, np.ndarray]:

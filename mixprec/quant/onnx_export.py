@@ -4,13 +4,13 @@ Needs the optional extra ``onnx`` (``pip install mixprec[onnx]``: onnx and onnxr
 
 * A float ``MLP`` exports as ``MatMul -> Add -> Relu`` per layer (float32).
 * An int8 ``QuantizedMLP`` exports with standard operators only (opset 17), one integer pipeline
-  per layer, the same as :mod:`mixprec.nn.qserve`'s integer path:
+  per layer, the same as :mod:`mixprec.quant.serving`'s integer path:
 
   ``QuantizeLinear`` (input: float32 division, ties to even) -> ``MatMulInteger`` (int8 x int8
   -> int32, the input zero point as its ``a_zero_point``) -> ``Add`` (int32 bias), then either
 
   - ``requantization="gemmlowp"`` (default): the fixed-point multiplier of
-    :mod:`mixprec.nn.requant` written in int64 ``Mul``/``Add``/``Abs``/``Sign``/``Div``/``Where``
+    :mod:`mixprec.quant.requant` written in int64 ``Mul``/``Add``/``Abs``/``Sign``/``Div``/``Where``
     (divisions only of non-negative values, so no operator's rounding of negative quotients
     matters), the ReLU clamp as ``Max``/``Min``, ``Cast`` to int8. The outputs are bit-identical
     to mixprec's default integer path.
@@ -19,7 +19,7 @@ Needs the optional extra ``onnx`` (``pip install mixprec[onnx]``: onnx and onnxr
     Runtime's float arithmetic with ties to even; bit-identical to
     ``predict(..., requantization="float")``, and differs from gemmlowp where ``M * acc`` lies
     within float32 rounding of a half-integer (gemmlowp rounds ties away from zero, with two
-    roundings; see :mod:`mixprec.nn.requant`).
+    roundings; see :mod:`mixprec.quant.requant`).
 
   The last layer's int32 accumulator is dequantized: ``Cast`` to float32, ``Mul`` by the
   float32 ``s_x * s_w``.
@@ -40,12 +40,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mixprec.nn.model import MLP
-from mixprec.nn.requant import Requantization, as_requantization
+from mixprec._util.files import atomic_write
+from mixprec.nn import MLP
+from mixprec.quant.integer import IntegerLayer
+from mixprec.quant.model import QuantizedMLP
+from mixprec.quant.requant import Requantization, as_requantization
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
 
 __all__ = ["OPSET", "export_onnx", "onnx_predict", "require_onnx", "to_onnx"]
 
@@ -53,7 +61,7 @@ OPSET = 17
 INPUT, OUTPUT = "images", "logits"
 
 
-def require_onnx() -> tuple[Any, Any]:
+def require_onnx() -> tuple[ModuleType, ModuleType]:
     """``(onnx, onnxruntime)``, or an ImportError that names the extra to install."""
     try:
         import onnx
@@ -69,17 +77,17 @@ def require_onnx() -> tuple[Any, Any]:
 class _Graph:
     """Nodes and initializers of a graph being built, with unique names."""
 
-    def __init__(self, onnx: Any) -> None:
-        self.onnx = onnx
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
+    def __init__(self, module: ModuleType) -> None:
+        self.onnx = module
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
         self.count = 0
 
     def const(self, name: str, value: np.ndarray) -> str:
         self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, *inputs: str, name: str = "", **attrs: Any) -> str:
+    def op(self, op_type: str, *inputs: str, name: str = "", **attrs: int) -> str:
         self.count += 1
         out = name or f"{op_type.lower()}_{self.count}"
         self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [out], **attrs))
@@ -97,7 +105,7 @@ def _float_graph(g: _Graph, model: MLP) -> str:
     return g.op("Identity", h, name=OUTPUT)
 
 
-def _gemmlowp(g: _Graph, acc: str, i: int, layer: Any, offset: int) -> str:
+def _gemmlowp(g: _Graph, acc: str, i: int, layer: IntegerLayer, offset: int) -> str:
     """int64 ops computing ``clamp(z + MultiplyByQuantizedMultiplier(acc), max(z, -128), 127)``."""
     x = g.op("Cast", acc, to=g.onnx.TensorProto.INT64)
     left = np.maximum(layer.shift, 0)
@@ -134,9 +142,9 @@ def _gemmlowp(g: _Graph, acc: str, i: int, layer: Any, offset: int) -> str:
     return g.op("Cast", y, to=tp.UINT8 if offset else tp.INT8)
 
 
-def _integer_graph(g: _Graph, q: Any, requantization: Requantization, activations: str) -> str:
-    from mixprec.nn.qserve import integer_layers
-
+def _integer_graph(
+    g: _Graph, q: QuantizedMLP, requantization: Requantization, activations: str
+) -> str:
     tp = g.onnx.TensorProto
     offset = 128 if activations == "uint8" else 0  # uint8 codes: the int8 codes + 128
 
@@ -147,12 +155,13 @@ def _integer_graph(g: _Graph, q: Any, requantization: Requantization, activation
         "QuantizeLinear", INPUT, g.const("input_scale_0", np.asarray(q.input_scales_[0])),
         zero_point("input_zero_point_0", int(q.input_zero_points_[0])),
     )  # fmt: skip
-    layers = integer_layers(q)
+    layers = q.integer_layers()
     for i, layer in enumerate(layers):
         z_x = zero_point(f"input_zero_point_mm_{i}", int(q.input_zero_points_[i]))
         acc = g.op("MatMulInteger", h, g.const(f"qweight_{i}", layer.weights), z_x)
-        if q.biases_[i] is not None:
-            acc = g.op("Add", acc, g.const(f"qbias_{i}", q.biases_[i].astype(np.int32)))
+        bias = q.biases_[i]
+        if bias is not None:
+            acc = g.op("Add", acc, g.const(f"qbias_{i}", bias.astype(np.int32)))
         if i == len(layers) - 1:
             logits = g.op("Cast", acc, to=tp.FLOAT)
             logits = g.op("Mul", logits, g.const(f"output_scale_{i}", layer.out_scale))
@@ -170,8 +179,10 @@ def _integer_graph(g: _Graph, q: Any, requantization: Requantization, activation
 
 
 def to_onnx(
-    model: Any, requantization: Requantization | str = "gemmlowp", activations: str = "int8"
-) -> Any:
+    model: MLP | QuantizedMLP,
+    requantization: Requantization | str = "gemmlowp",
+    activations: str = "int8",
+) -> onnx.ModelProto:
     """An ``onnx.ModelProto`` of a float ``MLP`` or an int8 ``QuantizedMLP`` (checked).
 
     Args:
@@ -187,8 +198,6 @@ def to_onnx(
         TypeError: another kind of model.
     """
     onnx, _ = require_onnx()
-    from mixprec.nn.ptq import QuantizedMLP
-
     g = _Graph(onnx)
     if isinstance(model, MLP):
         model.check()
@@ -222,20 +231,18 @@ def to_onnx(
 
 
 def export_onnx(
-    model: Any,
+    model: MLP | QuantizedMLP,
     path: str | os.PathLike[str],
     requantization: Requantization | str = "gemmlowp",
     activations: str = "int8",
 ) -> Path:
     """Write ``model`` as an ONNX file (see :func:`to_onnx`), atomically; returns the path."""
-    from mixprec._util.files import atomic_write
-
     proto = to_onnx(model, requantization, activations)
     return atomic_write(path, lambda stream: stream.write(proto.SerializeToString()))
 
 
 def onnx_predict(
-    model: Any,
+    model: MLP | QuantizedMLP | onnx.ModelProto | str | os.PathLike[str],
     images: np.ndarray,
     optimize: bool = True,
     threads: int | None = None,
@@ -249,25 +256,31 @@ def onnx_predict(
         threads: intra-op threads (``None``: ONNX Runtime's default).
         requantization: for a mixprec model, how it is exported (see :func:`to_onnx`).
     """
-    return onnx_session(model, optimize, threads, requantization).run(
+    logits = onnx_session(model, optimize, threads, requantization).run(
         [OUTPUT], {INPUT: np.asarray(images, np.float32)}
     )[0]
+    return np.asarray(logits)
 
 
 def onnx_session(
-    model: Any,
+    model: MLP | QuantizedMLP | onnx.ModelProto | str | os.PathLike[str],
     optimize: bool = True,
     threads: int | None = None,
     requantization: Requantization | str = "gemmlowp",
-) -> Any:
+) -> onnxruntime.InferenceSession:
     """An ``onnxruntime.InferenceSession`` (CPU) of an ONNX file, a proto or a mixprec model."""
     onnx, ort = require_onnx()
     if isinstance(model, (str, os.PathLike)):
-        source: Any = str(model)
+        source: str | bytes = str(model)
     elif isinstance(model, onnx.ModelProto):
         source = model.SerializeToString()
-    else:
+    elif isinstance(model, (MLP, QuantizedMLP)):
         source = to_onnx(model, requantization).SerializeToString()
+    else:
+        raise TypeError(
+            f"cannot run a {type(model).__name__}; pass an ONNX file, a ModelProto, an MLP or a "
+            "QuantizedMLP"
+        )
     options = ort.SessionOptions()
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

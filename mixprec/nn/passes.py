@@ -3,7 +3,7 @@
 Written with the layers of :mod:`mixprec.nn.layers`; training (``train``) and serving
 (``evaluate``, ``predict``) both use them. Every matmul goes through the MAC of its role, every
 weight, activation and gradient tensor is rounded to its role's format (see
-:mod:`mixprec.nn.numerics` and :mod:`mixprec.nn.policy`).
+:mod:`mixprec.nn.compiled` and :mod:`mixprec.nn.policy`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
+from mixprec.nn.compiled import Numerics, Scaled
 from mixprec.nn.layers import affine_backward, affine_forward, relu_backward, relu_forward
-from mixprec.nn.numerics import Numerics, Scaled
 
 __all__ = ["backward", "forward"]
 

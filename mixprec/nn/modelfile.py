@@ -4,8 +4,8 @@ A file holds plain arrays only (``numpy.load(path, allow_pickle=False)`` reads i
 
 ==================  =============================================================================
 ``format_version``  int64 scalar, :data:`FORMAT_VERSION`
-``kind``            str scalar: ``"mlp"`` (other kinds, e.g. quantized models, register their own
-                    writer and reader with :func:`register_kind`)
+``kind``            str scalar: ``"mlp"`` (other kinds, e.g. ``"quantized-mlp"``, are read and
+                    written by the package that defines them: ``mixprec.quant.load``)
 ``metadata``        str array of one element: a JSON object (``policy``, ``history``, anything
                     the caller adds, and ``mixprec_version``)
 ``sizes``           int64 ``(layers + 1,)`` (kind ``mlp``)
@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -35,25 +35,23 @@ from mixprec._util.version import __version__
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy
 
-__all__ = ["FORMAT_VERSION", "load", "read_metadata", "register_kind", "save"]
+__all__ = ["FORMAT_VERSION", "KINDS", "FileKind", "load", "load_any", "read_metadata", "save"]
 
 FORMAT_VERSION = 1
 
-Writer = Callable[[Any], dict[str, np.ndarray]]
-Reader = Callable[[dict[str, np.ndarray], str], Any]
-_KINDS: dict[str, tuple[type, Writer, Reader]] = {}
 
+class FileKind(NamedTuple):
+    """How one kind of model is written and read.
 
-def register_kind(kind: str, cls: type, writer: Writer, reader: Reader) -> None:
-    """Teach ``save``/``load`` a model class.
-
-    Args:
-        kind: the name stored in the file's ``kind`` field.
+    Attributes:
         cls: the class ``save`` recognizes (exact type match first, then ``isinstance``).
         writer: ``writer(model) -> {name: array}`` (no ``format_version``/``kind``/``metadata``).
         reader: ``reader(arrays, path) -> model``; raises ``ValueError`` on a bad file.
     """
-    _KINDS[kind] = (cls, writer, reader)
+
+    cls: type
+    writer: Callable[[Any], dict[str, np.ndarray]]
+    reader: Callable[[dict[str, np.ndarray], str], Any]
 
 
 def _mlp_arrays(model: MLP) -> dict[str, np.ndarray]:
@@ -86,7 +84,9 @@ def _mlp_from_arrays(arrays: dict[str, np.ndarray], path: str) -> MLP:
     return MLP.from_arrays(weights, biases)
 
 
-register_kind("mlp", MLP, _mlp_arrays, _mlp_from_arrays)
+#: The kinds this module reads and writes (plain data; ``mixprec.quant.modelfile.KINDS`` adds
+#: the quantized one).
+KINDS: Mapping[str, FileKind] = {"mlp": FileKind(MLP, _mlp_arrays, _mlp_from_arrays)}
 
 
 def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
@@ -107,36 +107,47 @@ def _array(
     return value
 
 
+class _Recorded(Protocol):
+    """What ``save`` takes as a history: a ``mixprec.train.History`` or alike."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
 def save(
-    model: Any,
+    model: object,
     path: str | os.PathLike[str],
     policy: Policy | str | None = None,
-    history: Any = None,
+    history: _Recorded | dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    kinds: Mapping[str, FileKind] = KINDS,
 ) -> Path:
     """Write ``model`` to ``path`` (an ``.npz``), atomically.
 
     Args:
-        model: an ``MLP`` (or a registered kind).
+        model: an ``MLP`` (or a model of another of ``kinds``).
         path: the file to write (replaced if it exists; its directory must exist).
         policy: the policy the model was trained under (stored as its fields and ``str``).
         history: a ``History`` (or anything with ``as_dict()``, or a JSON-ready dict).
         metadata: more JSON-ready entries.
+        kinds: the kinds of model known (``mixprec.quant.save`` passes the quantized one too).
 
     Returns:
         ``path`` as a ``Path``.
 
     Raises:
-        TypeError: a model of no registered kind, or metadata that JSON cannot encode.
+        TypeError: a model of no known kind, or metadata that JSON cannot encode.
         FileNotFoundError: the directory does not exist.
     """
     path = Path(path)
-    exact = [k for k, (cls, _, _) in _KINDS.items() if type(model) is cls]
-    matches = exact or [k for k, (cls, _, _) in _KINDS.items() if isinstance(model, cls)]
+    exact = [k for k, entry in kinds.items() if type(model) is entry.cls]
+    matches = exact or [k for k, entry in kinds.items() if isinstance(model, entry.cls)]
     if not matches:
-        raise TypeError(f"cannot save a {type(model).__name__}; known kinds: {', '.join(_KINDS)}")
+        raise TypeError(
+            f"cannot save a {type(model).__name__}; known kinds: {', '.join(kinds)} (quantized "
+            "models save with mixprec.quant.save)"
+        )
     kind = matches[0]
-    writer = _KINDS[kind][1]
+    writer = kinds[kind].writer
     meta: dict[str, Any] = {**getattr(model, "metadata", {}), **(metadata or {})}
     meta["mixprec_version"] = __version__
     if policy is not None:
@@ -144,7 +155,7 @@ def save(
         meta["policy"] = str(p)
         meta["policy_fields"] = p.as_dict()
     if history is not None:
-        meta["history"] = history.as_dict() if hasattr(history, "as_dict") else history
+        meta["history"] = history if isinstance(history, dict) else history.as_dict()
     arrays = writer(model)
     arrays["format_version"] = np.array(FORMAT_VERSION, np.int64)
     arrays["kind"] = np.array(kind)
@@ -188,8 +199,6 @@ def _header(arrays: dict[str, np.ndarray], path: str) -> tuple[str, dict[str, An
             f"{FORMAT_VERSION}. Upgrade mixprec to read it."
         )
     kind = str(_field(arrays, "kind", path))
-    if kind not in _KINDS:
-        raise ValueError(f"{path}: unknown model kind {kind!r}; known: {', '.join(_KINDS)}")
     raw = _field(arrays, "metadata", path)
     try:
         metadata = json.loads(str(raw.reshape(-1)[0]))
@@ -210,24 +219,42 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _header(_read_arrays(path), str(path))[1]
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Read a model written by :func:`save`; its metadata is in ``model.metadata``.
+def load(path: str | os.PathLike[str]) -> MLP:
+    """Read a float model written by :func:`save`; its metadata is in ``model.metadata``.
 
     Args:
         path: the ``.npz`` file.
 
     Returns:
-        The model (an ``MLP`` for kind ``"mlp"``), bit for bit as saved, with a ``metadata``
-        dict attribute (``policy``, ``history``, ``mixprec_version``, ...).
+        The ``MLP``, bit for bit as saved, with a ``metadata`` dict attribute (``policy``,
+        ``history``, ``mixprec_version``, ...).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a truncated or damaged file, a newer format version, an unknown kind, or
-            arrays whose shapes do not match the stored sizes.
+        ValueError: a truncated or damaged file, a newer format version, another kind of model
+            (``mixprec.quant.load`` reads quantized ones), or arrays whose shapes do not match
+            the stored sizes.
+    """
+    model = load_any(path, KINDS)
+    if not isinstance(model, MLP):  # pragma: no cover - KINDS holds the MLP only
+        raise TypeError(f"{path}: not an MLP but a {type(model).__name__}")
+    return model
+
+
+def load_any(path: str | os.PathLike[str], kinds: Mapping[str, FileKind]) -> object:
+    """Read a model of any of ``kinds`` (see :func:`load`); ``mixprec.quant.load`` uses it.
+
+    Raises:
+        As :func:`load`.
     """
     path = Path(path)
     arrays = _read_arrays(path)
     kind, metadata = _header(arrays, str(path))
-    model = _KINDS[kind][2](arrays, str(path))
+    if kind not in kinds:
+        raise ValueError(
+            f"{path}: unknown model kind {kind!r}; known: {', '.join(kinds)}. Quantized models "
+            "('quantized-mlp') load with mixprec.quant.load"
+        )
+    model = kinds[kind].reader(arrays, str(path))
     model.metadata = metadata
     return model

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mixprec.nn import Events
 from mixprec.nn.model import MLP
-from mixprec.nn.ptq import SCHEMES, quantize
-from mixprec.nn.qserve import integer_layers, trace
-from mixprec.nn.requant import requantize
-from tests.nn.test_requant import ref_multiply, ref_quantize_multiplier
+from mixprec.quant import SCHEMES, quantize, trace
+from mixprec.quant.requant import requantize
+from tests.quant.test_requant import ref_multiply, ref_quantize_multiplier
 
 INT8_SCHEMES = [name for name, s in SCHEMES.items() if s.is_integer]
 
@@ -80,7 +80,7 @@ def test_integer_path_equals_python_integers(scheme: str) -> None:
 def test_multipliers_and_folded_bias() -> None:
     model, x = small_model(1)
     q = quantize(model, x, scheme="int8-per-channel-asym")
-    layer = integer_layers(q)[1]
+    layer = q.integer_layers()[1]
     s_w = q.weight_scales_[1].astype(np.float64)
     real = np.float64(q.input_scales_[1]) * s_w / np.float64(q.input_scales_[2])
     assert [ref_quantize_multiplier(m) for m in real] == list(
@@ -180,7 +180,7 @@ def test_narrow_accumulators_wrap_or_saturate(
     result = trace(q, x, mac=mac)
     assert result.accumulator is not None
     assert np.all(result.accumulator == accumulator)
-    events = q.predict(x, mac=mac, stats=True)[1]
+    events = q.predict(x, mac=mac, stats=True)[1].as_dict()
     assert events["layer1.forward"]["saturations"] == saturations
     if wraps is None:
         assert events["forward"]["wraps"] > 0
@@ -197,7 +197,7 @@ def test_int16_accumulators_change_a_real_model() -> None:
     wide = q.predict(x)
     for mac, event in (("int8->int16", "wraps"), ("int8->int16:saturate", "saturations")):
         narrow, events = q.predict(x, mac=mac, stats=True)
-        assert events["layer1.forward"][event] > 0
+        assert events.as_dict()["layer1.forward"][event] > 0
         assert not np.array_equal(narrow, wide)
 
 
@@ -205,14 +205,16 @@ def test_int16_accumulators_change_a_real_model() -> None:
 def test_fp8_path_counts_its_mac_events() -> None:
     model, x = small_model(7)
     q = quantize(model, x, scheme="fp8_e4m3")
-    logits, events = q.predict(x, stats=True)
+    logits, counted = q.predict(x, stats=True)
+    assert isinstance(counted, Events)
+    events = counted.as_dict()
     assert set(events) == {"layer1.forward", "layer2.forward", "layer3.forward", "forward"}
     assert events["forward"]["input_saturations"] == 0  # operands arrive as fp8 storage
     assert events["forward"]["overflows"] == 0
     # scales map each tensor's largest magnitude to 448, so products reach 448**2 > 65504:
     # an fp16 accumulator overflows
-    fp16, events = q.predict(x, mac="fp8_e4m3->fp16", stats=True)
-    assert events["layer1.forward"]["overflows"] > 0 and np.isinf(fp16).any()
+    fp16, counted = q.predict(x, mac="fp8_e4m3->fp16", stats=True)
+    assert counted.as_dict()["layer1.forward"]["overflows"] > 0 and np.isinf(fp16).any()
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -240,7 +242,7 @@ def test_serving_errors() -> None:
 def test_requantize_is_what_the_path_uses() -> None:
     model, x = small_model(9)
     q = quantize(model, x, scheme="int8-per-tensor")
-    layer = integer_layers(q)[0]
+    layer = q.integer_layers()[0]
     codes = trace(q, x).inputs[0]
     acc = codes.astype(np.int64) @ layer.weights.astype(np.int64) + layer.bias
     expected = requantize(acc, layer.m0, layer.shift, layer.out_zero_point, lo=0)

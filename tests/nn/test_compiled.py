@@ -8,7 +8,7 @@ import pytest
 from mixprec.formats import get_format, quantize
 from mixprec.mac import MAC
 from mixprec.nn import Events, Policy, tensor_scale
-from mixprec.nn.numerics import Numerics, Rounder, _contains, runs_as_blas
+from mixprec.nn.compiled import Numerics, Rounder, _contains, runs_as_blas
 
 
 def edge_values(fmt: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mixprec.nn.observers import (
+from mixprec.quant.observers import (
     MinMaxObserver,
     MSEObserver,
     NotCalibratedError,

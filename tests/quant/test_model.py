@@ -10,8 +10,9 @@ from hypothesis.extra.numpy import arrays
 
 from mixprec.data import Dataset
 from mixprec.nn.model import MLP
-from mixprec.nn.observers import MinMaxObserver, NotCalibratedError
-from mixprec.nn.ptq import SCHEMES, QuantizedMLP, Scheme, pack_int4, quantize, unpack_int4
+from mixprec.quant import SCHEMES, QuantizedMLP, Scheme, quantize
+from mixprec.quant.observers import MinMaxObserver, NotCalibratedError
+from mixprec.quant.packing import pack_int4, unpack_int4
 from mixprec.train import train
 
 INT8_SCHEMES = [name for name, s in SCHEMES.items() if s.is_integer]

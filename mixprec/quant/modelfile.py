@@ -1,13 +1,14 @@
-"""Quantized model files: the kind ``quantized-mlp`` of :mod:`mixprec.nn.io`.
+"""Quantized model files: the kind ``quantized-mlp`` beside the float ``mlp`` of
+:mod:`mixprec.nn.modelfile`.
 
-``mixprec.nn.io.save(qmodel, path)`` and ``load(path)`` handle it once :mod:`mixprec.nn.ptq` is
-imported (it registers the kind): an ``.npz`` of plain arrays (no pickle), written atomically
-(temporary file, fsync, ``os.replace``), with ``format_version``, ``kind`` and ``metadata`` as
-for every kind, and:
+``save(qmodel, path)`` and ``load(path)`` of this module read and write both kinds (:data:`KINDS`,
+plain data: the float kinds plus this one): an ``.npz`` of plain arrays (no pickle), written
+atomically (temporary file, fsync, ``os.replace``), with ``format_version``, ``kind`` and
+``metadata`` as for every kind, and:
 
 ==========================  =======================================================================
 ``quantized_version``       int64 scalar, :data:`QUANTIZED_VERSION` (this layout)
-``scheme``                  str scalar: a name of ``mixprec.nn.ptq.SCHEMES``
+``scheme``                  str scalar: a name of ``mixprec.quant.SCHEMES``
 ``observer``                str scalar; ``weight_observer`` likewise
 ``sizes``                   int64 ``(layers + 1,)``; ``output_bias`` bool scalar
 ``qweight_<i>``             int8 ``(in, out)``; fp8: uint8 codes ``(in, out)`` (the ml_dtypes bits);
@@ -24,19 +25,28 @@ be finite and positive. A mismatch is a ``ValueError`` naming the field.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from mixprec.formats import INT4, IntFormat, storage_dtype
+from mixprec.nn import MLP, Policy
+from mixprec.nn import modelfile as float_files
+from mixprec.nn.modelfile import FileKind
+from mixprec.quant.model import Learned, QuantizedMLP
+from mixprec.quant.schemes import Scheme
+from mixprec.train import History
 
-__all__ = ["KIND", "QUANTIZED_VERSION", "from_arrays", "to_arrays"]
+__all__ = ["KIND", "KINDS", "QUANTIZED_VERSION", "from_arrays", "load", "save", "to_arrays"]
 
 KIND = "quantized-mlp"
 QUANTIZED_VERSION = 1
 
 
-def to_arrays(q: Any) -> dict[str, np.ndarray]:
+def to_arrays(q: QuantizedMLP) -> dict[str, np.ndarray]:
     """The arrays of a calibrated ``QuantizedMLP`` (header fields are added by ``save``)."""
     arrays = q.arrays()  # raises NotCalibratedError before calibration
     arrays.update(
@@ -57,7 +67,7 @@ def _get(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
 
 
 def _typed(
-    arrays: dict[str, np.ndarray], name: str, dtype: Any, shape: tuple[int, ...], path: str
+    arrays: dict[str, np.ndarray], name: str, dtype: DTypeLike, shape: tuple[int, ...], path: str
 ) -> np.ndarray:
     value = _get(arrays, name, path)
     if value.dtype != np.dtype(dtype) or value.shape != shape:
@@ -76,21 +86,21 @@ def _string(arrays: dict[str, np.ndarray], name: str, path: str) -> str:
     return str(value)
 
 
-def _scale(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], path: str) -> Any:
+def _scale(
+    arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], path: str
+) -> np.ndarray:
     value = _typed(arrays, name, np.float32, shape, path)
     if not (np.isfinite(value).all() and (value > 0).all()):
         raise ValueError(f"{path}: {name!r} must hold finite scales > 0")
     return value
 
 
-def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
+def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
     """A calibrated ``QuantizedMLP`` from a file's arrays.
 
     Raises:
         ValueError: a newer layout, an unknown scheme, or any missing or mismatched array.
     """
-    from mixprec.nn.ptq import QuantizedMLP, Scheme
-
     version = _get(arrays, "quantized_version", path)
     if version.shape != () or version.dtype.kind not in "iu" or not 1 <= int(version):
         raise ValueError(f"{path}: 'quantized_version' must be a positive integer")
@@ -110,10 +120,9 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
     if output_bias.shape != () or output_bias.dtype != np.bool_:
         raise ValueError(f"{path}: 'output_bias' must be a boolean scalar")
     n_layers = len(sizes) - 1
-    state: dict[str, Any] = dict(
-        sizes=sizes, output_bias=bool(output_bias), weights=[], weight_scales=[],
-        input_scales=[], input_zero_points=[], biases=[],
-    )  # fmt: skip
+    state: dict[str, list[Any]] = dict(
+        weights=[], weight_scales=[], input_scales=[], input_zero_points=[], biases=[]
+    )
     for i in range(n_layers):
         n_in, n_out = int(sizes[i]), int(sizes[i + 1])
         if scheme.weights == INT4:
@@ -123,7 +132,8 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
         else:
             codes = _typed(arrays, f"qweight_{i}", np.uint8, (n_in, n_out), path)
             fp8 = storage_dtype(scheme.weights)
-            assert fp8 is not None  # every scheme's float format has an ml_dtypes dtype
+            if fp8 is None:  # pragma: no cover - every scheme's float format has a dtype
+                raise ValueError(f"{path}: {scheme.weights.name} has no numpy dtype")
             weights = codes.view(fp8)
         state["weights"].append(weights)
         state["weight_scales"].append(
@@ -144,9 +154,43 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> Any:
             state["biases"].append(None)
     observer = _string(arrays, "observer", path)
     weight_observer = _string(arrays, "weight_observer", path)
+    learned = Learned(
+        tuple(int(s) for s in sizes), bool(output_bias),
+        *(tuple(state[name]) for name in (
+            "weights", "weight_scales", "input_scales", "input_zero_points", "biases",
+        )),
+    )  # fmt: skip
     try:
-        q = QuantizedMLP(scheme, observer, weight_observer)
+        return QuantizedMLP.from_learned(learned, scheme, observer, weight_observer)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    q._set_state(**state)
-    return q
+
+
+#: The kinds of model file this module reads and writes: the float ones and ``quantized-mlp``.
+KINDS: dict[str, FileKind] = {
+    **float_files.KINDS, KIND: FileKind(QuantizedMLP, to_arrays, from_arrays),
+}  # fmt: skip
+
+
+def save(
+    model: MLP | QuantizedMLP,
+    path: str | os.PathLike[str],
+    policy: Policy | str | None = None,
+    history: History | dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """``mixprec.nn.save`` for float and quantized models (see :mod:`mixprec.nn.modelfile`)."""
+    return float_files.save(model, path, policy, history, metadata, kinds=KINDS)
+
+
+def load(path: str | os.PathLike[str]) -> MLP | QuantizedMLP:
+    """Read a float or quantized model file (see :func:`mixprec.nn.load`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a damaged file, a newer version, an unknown kind, mismatched arrays.
+    """
+    model = float_files.load_any(path, KINDS)
+    if not isinstance(model, (MLP, QuantizedMLP)):  # pragma: no cover - KINDS has no other
+        raise TypeError(f"{path}: a {type(model).__name__}")
+    return model

@@ -10,9 +10,9 @@ import pytest
 
 from mixprec.cli import main
 from mixprec.data import Dataset
-from mixprec.nn.io import load, save
 from mixprec.nn.model import MLP
-from mixprec.nn.ptq import QuantizedMLP
+from mixprec.quant import load, save
+from mixprec.quant.model import QuantizedMLP
 from mixprec.train import train
 
 

@@ -150,6 +150,11 @@ class Events:
         previous = self.by_layer.get(key)
         self.by_layer[key] = stats if previous is None else previous + stats
 
+    def merge(self, other: Events) -> None:
+        """Add every count of ``other`` to these (batches of one serving run)."""
+        for (layer, role), stats in other.by_layer.items():
+            self.add(layer, role, stats)
+
     def touch(self, layer: int, role: str, zero: Any) -> None:
         """Record that (layer, role) ran with no event (``zero`` is its kind's empty stats)."""
         self.by_layer.setdefault((layer, role), zero)
