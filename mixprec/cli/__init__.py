@@ -3,6 +3,10 @@
 Each subcommand lives in its own module of this package and exposes ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. ``main`` builds the parser from the modules
 listed in ``COMMANDS``.
+
+Errors: bad input (``ValueError``, ``TypeError``, a missing file) exits 2 and an environment
+problem (any other ``OSError``: a full disk, a read-only directory, an unreachable host) exits 1,
+each with one line on standard error naming the file, the cause and the fix; never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from mixprec._util.errors import describe_os_error
 
 COMMANDS = {
     "formats": "mixprec.cli.formats",
@@ -60,9 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mixprec: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, ImportError) as error:
         print(f"mixprec {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except FileNotFoundError as error:  # missing data or input files: the message says how
+        print(f"mixprec {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the environment (disk, permissions, network): one line
+        print(f"mixprec {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

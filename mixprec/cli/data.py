@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mixprec.data import DATASETS, candidate_dirs, download, find, resolve_name, verify
+from mixprec.data.checksums import check_files
 from mixprec.data.locate import dataset_files, how_to_get
 
 HELP = "Show where MNIST and Fashion-MNIST are found; download or verify them."
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="check the SHA-256 of every file found against the published files",
+        help="check the SHA-256 of every file found against the published files (files of "
+        "your own are reported as not a known release, and still load)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -56,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
         files = dataset_files(directory) or {}
         kinds = sorted({"gzip" if path.suffix == ".gz" else "raw" for path in files.values()})
         line = f"{name:<{width}}  {directory}  (from {origin}, {'+'.join(kinds)})"
-        if args.verify:
-            try:
-                verify(name, directory)
-                line += "  verified: the published data"
-            except ValueError as error:
-                line += f"  NOT VERIFIED: {error}"
-                status = 1
+        try:
+            check_files(name, files)
+            if args.verify:
+                line += f"  verified: {verify(name, directory)}"
+        except ValueError as error:  # another dataset's files, or not a known release
+            line += f"  {error}"
+            status = 1
         print(line)
     return status

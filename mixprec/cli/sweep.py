@@ -18,7 +18,6 @@ Stopping a sweep (Ctrl-C, kill -9) loses only the runs in progress; the same com
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -144,14 +143,15 @@ def run(args: argparse.Namespace) -> int:
         report_sweep,
         run_sweep,
     )
-    from mixprec.experiments.runner import resolve_dataset
+    from mixprec.experiments.dataset import resolve_dataset
+    from mixprec.experiments.directory import stored_dataset
 
     if args.list:
         return _list()
     sweep = build_sweep(args)
     out = Path(args.out) if args.out else default_out(sweep)
-    if sweep.dataset == "auto" and (out / "sweep.json").is_file():  # the dataset it ran on
-        sweep = sweep.replace(dataset=json.loads((out / "sweep.json").read_text())["dataset"])
+    if sweep.dataset == "auto":  # the dataset the directory's own sweep ran on, if any
+        sweep = sweep.replace(dataset=stored_dataset(out))
     if args.report:
         sweep = resolve_dataset(sweep, download=False)
         records, _, reports = report_sweep(sweep, out)
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         for cell in cells:
             print(f"  train {cell.train} seed {cell.seed}: serve {', '.join(cell.serve)}")
         return 0
-    executor = make_executor(args.jobs, args.scheduler)
+    executor = make_executor(args.jobs, args.scheduler, echo=_warn)
     started = time.perf_counter()
     try:
         result = run_sweep(sweep, out, executor, progress=not args.no_progress)
@@ -206,5 +206,14 @@ def run(args: argparse.Namespace) -> int:
             f"some runs failed (see {out / 'errors.log'}); run the same command again to retry",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if result.unsaved:
+        print(
+            f"{len(result.unsaved)} trained model(s) could not be saved in {out / 'models'}; "
+            "their results are stored: run the same command again to rebuild them",
+            file=sys.stderr,
+        )
+    return 1 if result.failures or result.unsaved else 0
+
+
+def _warn(text: str) -> None:
+    print(f"mixprec sweep: {text}", file=sys.stderr)

@@ -10,10 +10,18 @@ This package is the bottom layer for data: it imports no other mixprec package.
 """
 
 from mixprec.data.catalog import DATASETS, DatasetInfo, FileInfo, resolve_name
+from mixprec.data.checksums import KnownFile, identify, verify
 from mixprec.data.dataset import Dataset, Normalization, Split, load
-from mixprec.data.download import URL_ENV, DataNotFoundError, base_url, download, verify
+from mixprec.data.download import URL_ENV, base_url, download
 from mixprec.data.idx import read_idx, write_idx
-from mixprec.data.locate import DATA_ENV, DEBIAN_DIRS, cache_dir, candidate_dirs, find
+from mixprec.data.locate import (
+    DATA_ENV,
+    DEBIAN_DIRS,
+    DataNotFoundError,
+    cache_dir,
+    candidate_dirs,
+    find,
+)
 from mixprec.data.synthetic import make_synthetic
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "FileInfo",
+    "KnownFile",
     "Normalization",
     "Split",
     "base_url",
@@ -32,6 +41,7 @@ __all__ = [
     "candidate_dirs",
     "download",
     "find",
+    "identify",
     "load",
     "make_synthetic",
     "read_idx",

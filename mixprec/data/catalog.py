@@ -6,6 +6,9 @@ other public loaders repeat. The sums of the decompressed files (``raw_sha256``)
 was compressed again (as Debian's ``dataset-fashion-mnist`` is: the same payload with the gzip
 header's file name and time stamp rewritten) be recognized as the original data; the
 Fashion-MNIST ones were computed here from the Debian files and agree with those published.
+The sums of Debian's gzip files themselves (``repack_sha256``: ``sha256sum`` of
+``/usr/share/datasets/fashion-mnist/*.gz`` from ``dataset-fashion-mnist``
+0.0~git20200523.55506a9-1) let those be recognized without decompressing them.
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ class FileInfo:
         size: size in bytes of the published gzip file.
         sha256: SHA-256 of the published gzip file, as hex.
         raw_sha256: SHA-256 of the decompressed IDX file, as hex.
+        repack_sha256: SHA-256 of known re-compressed copies (the same IDX payload in another
+            gzip file, such as Debian's), so that they are recognized without decompressing.
     """
 
     stem: str
     size: int
     sha256: str
     raw_sha256: str
+    repack_sha256: tuple[str, ...] = ()
 
     @property
     def gz_name(self) -> str:
@@ -123,24 +129,28 @@ FASHION_MNIST = DatasetInfo(
             size=26421880,
             sha256="3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
             raw_sha256="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            repack_sha256=("b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",),
         ),
         FileInfo(
             stem="train-labels-idx1-ubyte",
             size=29515,
             sha256="a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
             raw_sha256="bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            repack_sha256=("0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",),
         ),
         FileInfo(
             stem="t10k-images-idx3-ubyte",
             size=4422102,
             sha256="346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             raw_sha256="5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            repack_sha256=("cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",),
         ),
         FileInfo(
             stem="t10k-labels-idx1-ubyte",
             size=5148,
             sha256="67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
             raw_sha256="0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            repack_sha256=("8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",),
         ),
     ),
     debian_package="dataset-fashion-mnist",

@@ -12,10 +12,10 @@ import numpy as np
 
 from mixprec._util.choice import as_choice
 from mixprec.data.catalog import SPLIT_FILES, DatasetInfo, dataset_info
-from mixprec.data.download import DataNotFoundError
+from mixprec.data.checksums import check_files
 from mixprec.data.download import download as download_files
 from mixprec.data.idx import read_idx
-from mixprec.data.locate import dataset_files, find, how_to_get
+from mixprec.data.locate import DataNotFoundError, dataset_files, find, how_to_get
 
 __all__ = ["Dataset", "Normalization", "Split", "load"]
 
@@ -205,8 +205,11 @@ def load(
         A ``Dataset``; its ``images`` are float32 (n, rows * cols), its labels int64.
 
     Raises:
-        ValueError: unknown name or normalization, bad validation count, or an invalid file
-            (the message names the file).
+        ValueError: unknown name or normalization, bad validation count, an invalid file
+            (the message names the file), or files that are another dataset's: files are
+            recognised by their SHA-256 (``mixprec.data.checksums``), so Fashion-MNIST's files
+            are refused as ``"mnist"``; files matching no known sum load under the name given.
+        PermissionError: a file cannot be read (the message names it).
         DataNotFoundError: (a ``FileNotFoundError``) the data is not found and cannot be
             downloaded; the message says how to get it.
 
@@ -227,6 +230,7 @@ def load(
     files = dataset_files(directory)
     if files is None:  # removed between finding and reading
         raise DataNotFoundError(how_to_get(info.name, data_dir))
+    check_files(info.name, files)
     train_images, train_labels = _read_split(files, "train", info)
     test_images, test_labels = _read_split(files, "test", info)
     if train_images.shape[1:] != test_images.shape[1:]:

@@ -7,7 +7,6 @@ corrupt download never leaves a file that looks like data.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import os
@@ -18,8 +17,8 @@ from pathlib import Path
 
 from mixprec._util.progress import progress_bar
 from mixprec.data.catalog import FileInfo, dataset_info
-from mixprec.data.idx import GZIP_MAGIC
-from mixprec.data.locate import cache_dir, dataset_files, how_to_get
+from mixprec.data.checksums import file_sha256, matches, verify
+from mixprec.data.locate import DataNotFoundError, cache_dir, how_to_get
 
 __all__ = ["URL_ENV", "DataNotFoundError", "base_url", "download", "file_sha256", "verify"]
 
@@ -27,10 +26,6 @@ __all__ = ["URL_ENV", "DataNotFoundError", "base_url", "download", "file_sha256"
 URL_ENV = "MIXPREC_DATA_URL"
 
 _CHUNK = 1 << 20
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A dataset is not on this machine and could not be downloaded."""
 
 
 def base_url(name: str, url: str | None = None) -> str:
@@ -49,57 +44,6 @@ def base_url(name: str, url: str | None = None) -> str:
     chosen = url or os.environ.get(URL_ENV) or info.url
     chosen = chosen.replace("{name}", info.name)
     return chosen if chosen.endswith("/") else chosen + "/"
-
-
-def file_sha256(path: str | os.PathLike[str], decompress: bool = False) -> str:
-    """The SHA-256 of a file as hex; of its decompressed content when ``decompress`` is true."""
-    digest = hashlib.sha256()
-    with (gzip.open if decompress else open)(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _matches(path: Path, info: FileInfo) -> bool:
-    """Whether a local file is the published one, compressed as published, again, or not."""
-    with path.open("rb") as stream:
-        is_gzip = stream.read(2) == GZIP_MAGIC
-    if is_gzip and file_sha256(path) == info.sha256:
-        return True
-    try:
-        return file_sha256(path, decompress=is_gzip) == info.raw_sha256
-    except (EOFError, OSError):
-        return False
-
-
-def verify(name: str, directory: str | os.PathLike[str]) -> None:
-    """Check that a directory holds the published files of a dataset, byte for byte.
-
-    A file passes when it is the published gzip file (its SHA-256 matches) or when its
-    decompressed content matches the published content (a raw file, or one compressed again,
-    as Debian's are).
-
-    Args:
-        name: the dataset.
-        directory: the directory holding its four files.
-
-    Raises:
-        DataNotFoundError: a file is missing.
-        ValueError: a file's content is not the published one; the message lists them.
-    """
-    info = dataset_info(name)
-    files = dataset_files(directory)
-    if files is None:
-        raise DataNotFoundError(
-            f"{directory} does not hold the four {info.name} files. " + how_to_get(info.name)
-        )
-    bad = [str(files[spec.stem]) for spec in info.files if not _matches(files[spec.stem], spec)]
-    if bad:
-        raise ValueError(
-            f"{info.name}: {len(bad)} file(s) differ from the published ones: "
-            + ", ".join(bad)
-            + f". Delete them and run `mixprec data --download {info.name}`."
-        )
 
 
 def _fetch(url: str, spec: FileInfo, destination: Path, progress: bool, timeout: float) -> None:
@@ -188,7 +132,9 @@ def download(
     needed = [
         spec
         for spec in info.files
-        if not ((target / spec.gz_name).is_file() and _matches(target / spec.gz_name, spec))
+        if not (
+            (target / spec.gz_name).is_file() and matches(target / spec.gz_name, info.name, spec)
+        )
     ]
     if not needed:
         return target

@@ -26,6 +26,7 @@ from mixprec.data.catalog import SPLIT_FILES, dataset_info
 __all__ = [
     "DATA_ENV",
     "DEBIAN_DIRS",
+    "DataNotFoundError",
     "cache_dir",
     "candidate_dirs",
     "dataset_files",
@@ -38,6 +39,11 @@ DATA_ENV = "MIXPREC_DATA"
 
 #: dataset name -> directory a Debian package installs it in.
 DEBIAN_DIRS: dict[str, Path] = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset is not on this machine and could not be downloaded."""
+
 
 STEMS = tuple(stem for pair in SPLIT_FILES.values() for stem in pair)
 

@@ -304,6 +304,7 @@ def write_reports(
     title: str,
     preamble: Sequence[str] = (),
     baseline: str = "fp32/fp32",
+    suffix: str = "",
 ) -> Reports:
     """Write ``report.md``, ``report.csv`` and ``accuracy.png`` (when matplotlib is present).
 
@@ -313,11 +314,13 @@ def write_reports(
         title: the report's heading and the plot's title.
         preamble: lines written between the heading and the table.
         baseline: the ``summarize`` baseline, named in the legend.
+        suffix: put in each file name (``report-1a2b3c4d.md`` for ``"-1a2b3c4d"``), so that
+            a sweep other than the directory's own writes beside its reports.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     notes = []
-    plot_path = plot_accuracy(rows, directory / "accuracy.png", title) if rows else None
+    plot_path = plot_accuracy(rows, directory / f"accuracy{suffix}.png", title) if rows else None
     if rows and plot_path is None:
         notes.append(PLOT_EXTRA_MESSAGE)
     legend = (
@@ -334,7 +337,7 @@ def write_reports(
         "that model too. events: serving events (e.g. accumulator overflows), mean per seed."
     )
     text = "\n\n".join([f"# {title}", *preamble, markdown_table(rows), legend]) + "\n"
-    markdown_path = directory / "report.md"
+    markdown_path = directory / f"report{suffix}.md"
     markdown_path.write_text(text, encoding="utf-8")
-    csv_path = write_csv(rows, directory / "report.csv")
+    csv_path = write_csv(rows, directory / f"report{suffix}.csv")
     return Reports(text, markdown_path, csv_path, plot_path, notes)

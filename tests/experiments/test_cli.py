@@ -125,11 +125,13 @@ def test_quick_uses_its_own_directory(tmp_path: Path) -> None:
 
 
 def test_no_data_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    # no Fashion-MNIST, no MNIST, and the download fails: the message names both ways
+    # no Fashion-MNIST, no MNIST, no apt-get, and the download fails: the message names the ways
     assert main(["sweep", "--out", str(tmp_path / "out"), "--no-progress", "--jobs", "1"]) == 2
     error = capsys.readouterr().err
-    assert "neither was found" in error and "apt-get install -y dataset-fashion-mnist" in error
+    assert "no data for this sweep" in error and "MIXPREC_NO_INSTALL is set" in error
+    assert "apt-get install -y dataset-fashion-mnist" in error
     assert "mixprec data --download mnist" in error
+    assert not (tmp_path / "out").exists()  # a run that cannot start writes nothing
 
 
 def test_auto_falls_back_to_mnist(
