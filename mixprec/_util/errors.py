@@ -7,8 +7,11 @@ directory or an unreachable host is the machine's state, not a bug of the progra
 from __future__ import annotations
 
 import errno
+from typing import Any
 
-__all__ = ["describe_os_error"]
+import numpy as np
+
+__all__ = ["describe_os_error", "reject_masked"]
 
 _FIXES = {
     errno.ENOSPC: "free some space, or choose another directory",
@@ -39,3 +42,25 @@ def describe_os_error(error: OSError) -> str:
     where = f"{error.filename}: " if error.filename is not None else ""
     fix = _FIXES.get(error.errno)
     return f"{where}{error.strerror}" + (f"; {fix}" if fix else "")
+
+
+def reject_masked(value: Any, name: str) -> None:
+    """Refuse a ``numpy.ma.MaskedArray``: numpy's ``asarray`` would drop its mask silently.
+
+    mixprec computes on every element (a rounding, a matmul, a forward pass), so a mask cannot
+    be honoured; the caller fills it with the value it means.
+
+    >>> reject_masked(np.ma.masked_array([1.0, 2.0], mask=[0, 1]), "x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: x is a masked array: mixprec reads every element, so the mask would be dropped...
+
+    Raises:
+        TypeError: ``value`` is a masked array.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array: mixprec reads every element, so the mask would be "
+            f"dropped silently. Fill the masked values first, e.g. {name}.filled(0), or pass "
+            f"{name}.data to ignore the mask."
+        )

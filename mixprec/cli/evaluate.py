@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mixprec.cli._checks import positive
 from mixprec.data import DATASETS, load
 from mixprec.nn import Policy, evaluate
 from mixprec.nn.layered import parse_policy
@@ -37,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requantization", choices=("gemmlowp", "float"), default="gemmlowp",
         help="quantized int8 models: fixed-point (default) or ONNX Runtime's float requantization",
     )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=1000, help="serving batch (default 1000)")
+    parser.add_argument(
+        "--batch-size", type=positive, default=1000, help="serving batch (default 1000)"
+    )
     parser.add_argument("--split", default="test", choices=("test", "train", "validation"))
     parser.add_argument("--json", action="store_true", help="print JSON")
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from mixprec.cli._checks import count
 from mixprec.nn.model import MLP
 from mixprec.quant import QuantizedMLP
 from mixprec.quant import load as load_model
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "faster in ONNX Runtime on x86, exact with weights in -64..64 or on VNNI CPUs)",
     )  # fmt: skip
     parser.add_argument(
-        "--check", type=int, default=256, metavar="N",
+        "--check", type=count(0), default=256, metavar="N",
         help="run N random inputs in ONNX Runtime and compare with mixprec (0: skip; default 256)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mixprec.cli._checks import positive
 from mixprec.nn import Policy, memory
 
 HELP = "memory (bytes) and operational intensity of the book's MLP, by format and policy"
@@ -12,8 +13,8 @@ HELP = "memory (bytes) and operational intensity of the book's MLP, by format an
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mixprec memory`` to its parser."""
-    parser.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
-    parser.add_argument("--serve-batch", type=int, default=1, help="serving batch (default 1)")
+    parser.add_argument("--batch", type=positive, default=128, help="training batch (default 128)")
+    parser.add_argument("--serve-batch", type=positive, default=1, help="serving batch (default 1)")
     parser.add_argument(
         "--policy", action="append", default=[],
         help=f"add a row for a preset ({', '.join(Policy.presets())}); may be repeated",

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mixprec.cli._checks import positive
 from mixprec.cli.training import add_training_arguments, training_settings
 
 if TYPE_CHECKING:
@@ -56,8 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(grid, "the experiment's", skip=("seed", "optimizer"))
     grid.add_argument("--dataset", choices=["auto", "fashion-mnist", "mnist"])
     grid.add_argument("--data-dir", metavar="DIR", help="look for the IDX files in DIR only")
-    grid.add_argument("--train-limit", type=int, metavar="N", help="train on the first N images")
-    grid.add_argument("--test-limit", type=int, metavar="N", help="test on the first N images")
+    grid.add_argument(
+        "--train-limit", type=positive, metavar="N", help="train on the first N images"
+    )
+    grid.add_argument("--test-limit", type=positive, metavar="N", help="test on the first N images")
     grid.add_argument(
         "--quick",
         action="store_true",
@@ -68,9 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", metavar="DIR", help="output directory (default runs/<experiment>)")
     run.add_argument(
         "--jobs",
-        type=int,
+        type=positive,
         default=None,
-        help=f"local worker processes (default: the number of cores, {os.cpu_count()})",
+        help=f"local worker processes (default: the number of cores, {os.cpu_count()}; "
+        "capped at the cores and at the memory, about 0.5 GB per worker)",
     )
     run.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://HOST:PORT"

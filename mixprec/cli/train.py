@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mixprec.cli._checks import ensure_writable, save_or_keep
 from mixprec.cli.training import add_training_arguments, training_settings
 from mixprec.data import DATASETS, load
 from mixprec.nn import MLP, Policy, save
@@ -42,12 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch (or JSON), save; on Ctrl-C save what was learned."""
     policy = Policy.preset(args.policy)
+    config = TrainConfig(**training_settings(args))  # checked before anything runs
+    if config.epochs < 1:
+        raise ValueError(
+            f"--epochs {config.epochs} would save an untrained model; give --epochs 1 or more"
+        )
+    ensure_writable(args.out, before="training")
     data = load(
         args.dataset, data_dir=args.data_dir, download=args.data_dir is None,
         validation=args.validation, seed=args.validation_seed,
     )  # fmt: skip
     sizes = [int(s) for s in args.sizes.split(",")]
-    config = TrainConfig(**training_settings(args))
     model = MLP(sizes, output_bias=args.output_bias, seed=config.seed)
     status = 0
     try:
@@ -57,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     meta = {"dataset": data.name, "normalize": data.normalize.value}
     if args.validation:
         meta.update(validation=args.validation, validation_seed=args.validation_seed)
-    save(model, args.out, policy=policy, history=history, metadata=meta)
+    save_or_keep(
+        lambda path: save(model, path, policy=policy, history=history, metadata=meta),
+        args.out,
+        "the trained model",
+    )
     if args.json:
         print(json.dumps(history.as_dict()))
     else:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mixprec._util.choice import as_choice
+from mixprec._util.errors import reject_masked
 from mixprec.data.catalog import SPLIT_FILES, DatasetInfo, dataset_info
 from mixprec.data.checksums import check_files
 from mixprec.data.download import download as download_files
@@ -42,6 +43,8 @@ class Split:
     labels: np.ndarray
 
     def __post_init__(self) -> None:
+        reject_masked(self.images, "images")
+        reject_masked(self.labels, "labels")
         images = np.ascontiguousarray(self.images, dtype=np.float32)
         labels = np.ascontiguousarray(self.labels, dtype=np.int64)
         if images.ndim != 2 or labels.ndim != 1 or len(images) != len(labels):

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mixprec._util.files import default_mode
 from mixprec._util.progress import progress_bar
 from mixprec.data.catalog import FileInfo, dataset_info
 from mixprec.data.checksums import file_sha256, matches, verify
@@ -146,6 +147,7 @@ def download(
                 prefix=f".{spec.gz_name}.", suffix=".part", dir=target
             )
             os.close(handle)
+            os.chmod(name_of_part, default_mode())  # mkstemp makes it 0600; the umask decides
             part = Path(name_of_part)
             partial[part] = target / spec.gz_name
             try:

@@ -26,6 +26,7 @@ One row per (train policy, serve configuration), over the seeds present:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from mixprec._util.files import atomic_write_text
 from mixprec.experiments.plot import PLOT_EXTRA_MESSAGE, plot_accuracy
 from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts, mean_std
 from mixprec.experiments.store import decode_bits
@@ -268,20 +270,20 @@ def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
     """The rows as CSV (fractions, not percent; ``events.NAME`` columns for every event)."""
     path = Path(path)
     event_names = sorted({name for row in rows for name in row.events})
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(CSV_FIELDS + [f"events.{name}" for name in event_names])
-        for row in rows:
-            writer.writerow(
-                [
-                    row.train, row.serve, " ".join(map(str, row.seeds)), *row.accuracy, *row.loss,
-                    *_comparison_cells(row.baseline, True),
-                    *_comparison_cells(row.serving, False),
-                    *row.agreement, row.logit_error[0], row.train_time, row.serve_time,
-                    *(row.events.get(name, 0) for name in event_names),
-                ]
-            )  # fmt: skip
-    return path
+    file = io.StringIO(newline="")
+    writer = csv.writer(file)
+    writer.writerow(CSV_FIELDS + [f"events.{name}" for name in event_names])
+    for row in rows:
+        writer.writerow(
+            [
+                row.train, row.serve, " ".join(map(str, row.seeds)), *row.accuracy, *row.loss,
+                *_comparison_cells(row.baseline, True),
+                *_comparison_cells(row.serving, False),
+                *row.agreement, row.logit_error[0], row.train_time, row.serve_time,
+                *(row.events.get(name, 0) for name in event_names),
+            ]
+        )  # fmt: skip
+    return atomic_write_text(path, file.getvalue())
 
 
 # -- all of it ---------------------------------------------------------------------------------
@@ -338,6 +340,6 @@ def write_reports(
     )
     text = "\n\n".join([f"# {title}", *preamble, markdown_table(rows), legend]) + "\n"
     markdown_path = directory / f"report{suffix}.md"
-    markdown_path.write_text(text, encoding="utf-8")
+    atomic_write_text(markdown_path, text)
     csv_path = write_csv(rows, directory / f"report{suffix}.csv")
     return Reports(text, markdown_path, csv_path, plot_path, notes)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from mixprec._util.errors import reject_masked
 from mixprec.data import Split
 from mixprec.nn.compiled import Events, Numerics
 from mixprec.nn.layered import LayerPolicy, entry_policy, layer_output, parse_policy
@@ -68,16 +69,27 @@ def image_batch(images: Any, width: int) -> np.ndarray:
     """``images`` as a float32 ``(n, width)`` array (one flat image becomes a batch of one).
 
     Raises:
-        ValueError: another shape; the message says how to flatten.
+        ValueError: another shape; the message says how to flatten, or that the size differs.
+        TypeError: a masked array (its mask cannot be honoured: fill it first).
     """
+    reject_masked(images, "images")
     x = np.asarray(images)
     if x.ndim == 1:
         x = x[None, :]
-    if x.ndim != 2 or x.shape[1] != width:
+    if x.ndim == 2 and x.shape[1] != width:
         raise ValueError(
-            f"images must have shape (n, {width}), got {x.shape}; flatten them with "
-            "images.reshape(len(images), -1)"
+            f"images must have shape (n, {width}), got {x.shape}: they are flat, with "
+            f"{x.shape[1]} values per image where the model takes {width}. Give images of the "
+            "size the model was trained on (28x28 = 784 for MNIST and Fashion-MNIST)."
         )
+    if x.ndim != 2:
+        per_image = int(np.prod(x.shape[1:]))
+        fix = (
+            "flatten them with images.reshape(len(images), -1)"
+            if per_image == width
+            else f"their {per_image} values per image do not make the model's {width} either"
+        )
+        raise ValueError(f"images must have shape (n, {width}), got {x.shape}; {fix}")
     return x.astype(np.float32, copy=False)
 
 

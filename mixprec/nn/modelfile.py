@@ -167,6 +167,13 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, or ``ValueError`` saying why it is not readable."""
     try:
         with open(path, "rb") as stream:  # ours to close, even when numpy fails mid-way
+            head = stream.read(6)
+            stream.seek(0)
+            if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+                raise ValueError(
+                    f"{path}: not a mixprec model file: not an .npz (zip) archive (it starts "
+                    f"with {head!r}). Give a file written by `mixprec train` or `mixprec quantize`."
+                )
             npz = np.load(stream, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ValueError(f"{path}: a single array (.npy), not a mixprec model file (.npz)")

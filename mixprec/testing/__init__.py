@@ -7,7 +7,7 @@ For your own converters and kernels, as for mixprec's tests:
 * :func:`rounding_cases`: inputs at and beside every midpoint, the overflow and the underflow
   threshold, with their exact results under any rounding mode and overflow policy;
 * hypothesis strategies :func:`values`, :func:`arrays_of` (bit patterns, decoded) and
-  :func:`formats` (needs ``pip install 'mixprec[dev]'``);
+  :func:`formats` (needs hypothesis: ``pip install 'mixprec[testing]'``, also in ``[all]``);
 * :func:`assert_bits_equal`, :func:`assert_within_ulp`, :func:`assert_representable`.
 
 Checking a home-made fp32 -> fp8 (E4M3) converter: this one rounds half up, not to even.

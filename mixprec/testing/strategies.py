@@ -26,8 +26,8 @@ def _hypothesis() -> Any:
         import hypothesis.strategies as st
     except ImportError as error:
         raise ImportError(
-            "mixprec.testing strategies need hypothesis: pip install 'mixprec[dev]' "
-            "(or pip install hypothesis)"
+            "mixprec.testing strategies need hypothesis: pip install 'mixprec[testing]' "
+            "(also in [all] and [dev]; or pip install hypothesis)"
         ) from error
     return st
 
@@ -95,7 +95,7 @@ def values(
             format's zero codes stay, whatever their sign).
 
     Raises:
-        ImportError: hypothesis is not installed (``pip install 'mixprec[dev]'``).
+        ImportError: hypothesis is not installed (``pip install 'mixprec[testing]'``).
 
     >>> from hypothesis import given
     >>> from mixprec import quantize

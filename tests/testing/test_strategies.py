@@ -177,7 +177,7 @@ def test_the_package_imports_without_hypothesis():
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert "need hypothesis: pip install 'mixprec[dev]'" in result.stdout
+    assert "need hypothesis: pip install 'mixprec[testing]'" in result.stdout
 
 
 # -- tests/strategies.py: the shared strategies of mixprec's own tests -----------------------
