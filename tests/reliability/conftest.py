@@ -38,7 +38,8 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory`` (relative name -> bytes); empty when it does not exist."""
     if not directory.exists():
         return {}
-    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+    files = (path for path in directory.rglob("*") if path.is_file())
+    return {str(path.relative_to(directory)): path.read_bytes() for path in files}
 
 
 def one_line_error(text: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,11 @@ from mixprec.experiments.executors import worker_count
 from mixprec.nn import MLP, evaluate, predict, save
 from mixprec.nn import load as load_model
 from tests.reliability.conftest import one_line_error
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

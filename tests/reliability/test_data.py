@@ -42,7 +42,8 @@ def test_fashion_mnist_is_refused_as_mnist(
 
 
 def test_swapped_files_are_refused(as_fashion: Path) -> None:
-    train, test = as_fashion / "train-labels-idx1-ubyte.gz", as_fashion / "t10k-labels-idx1-ubyte.gz"
+    train = as_fashion / "train-labels-idx1-ubyte.gz"
+    test = as_fashion / "t10k-labels-idx1-ubyte.gz"
     train_bytes = train.read_bytes()
     train.write_bytes(test.read_bytes())
     test.write_bytes(train_bytes)

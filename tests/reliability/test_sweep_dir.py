@@ -54,7 +54,8 @@ def test_a_sub_grid_reports_beside_the_full_one(tmp_path: Path) -> None:
     full = Sweep(name="book", dataset="fashion-mnist", train=["fp32", "bf16"],
                  serve=["fp32", "bf16", "bad8"], seeds=2)  # fmt: skip
     fake_run(full, tmp_path)
-    own = {name: (tmp_path / name).read_bytes() for name in ("report.md", "report.csv", "sweep.json")}
+    names = ("report.md", "report.csv", "sweep.json")
+    own = {name: (tmp_path / name).read_bytes() for name in names}
     sub = full.replace(train=["fp32"], serve=["fp32", "bad8"])
     result = fake_run(sub, tmp_path)
     assert result.ran == 0 and result.complete  # every run was stored already
@@ -62,7 +63,7 @@ def test_a_sub_grid_reports_beside_the_full_one(tmp_path: Path) -> None:
     guest = result.reports.markdown_path
     assert guest.parent == tmp_path and guest.name.startswith("report-") and guest.is_file()
     assert guest.with_suffix(".csv").is_file()
-    assert (tmp_path / f"sweep{guest.stem[len('report'):]}.json").is_file()
+    assert (tmp_path / f"sweep{guest.stem[len('report') :]}.json").is_file()
     assert "beside the directory's report.md" in guest.read_text()
     bigger = full.replace(serve=["fp32", "bf16", "bad8", "bad4"])  # extended: takes it over
     assert fake_run(bigger, tmp_path).reports.markdown_path == tmp_path / "report.md"
