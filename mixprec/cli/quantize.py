@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 
-from mixprec.cli._checks import positive
 from mixprec.data import DATASETS, load
 from mixprec.nn.model import MLP
 from mixprec.quant import SCHEMES, quantize, save
@@ -31,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--percentile", type=float, default=99.99, help="the percentile observer's (99.99)"
     )
     parser.add_argument(
-        "--calibration", type=positive, default=1000, metavar="N",
+        "--calibration", type=int, default=1000, metavar="N",
         help="calibration images, drawn from the training split (default 1000)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="which calibration images (seed)")
