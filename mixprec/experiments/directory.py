@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mixprec.experiments.serve import train_policy
-from mixprec.experiments.store import record_key
+from mixprec.experiments.store import ResultStore, record_key
 from mixprec.experiments.sweep import Cell, Sweep, TrainedModel
 
 __all__ = [
@@ -63,8 +63,10 @@ def report_suffix(sweep: Sweep, directory: str | Path) -> str:
 
     The sweep is the directory's own when the directory has no ``sweep.json`` yet, or when the
     sweep's grid holds all of the one that ``sweep.json`` describes (the same sweep, or the
-    same extended: it takes the directory over). A sub-grid, other settings, or an unreadable
-    ``sweep.json`` give a suffix: nothing is written over the directory's own reports.
+    same extended: it takes the directory over). When ``sweep.json`` cannot be read as a sweep
+    (damaged, or written by another version), the sweep is the directory's own if its grid
+    holds every stored record. Otherwise (a sub-grid, other settings) the suffix keeps the
+    directory's own reports as they are.
     """
     path = Path(directory) / SWEEP_FILE
     keys = frozenset(sweep.key(t, s, seed) for t, s, seed in sweep.grid())
@@ -72,7 +74,9 @@ def report_suffix(sweep: Sweep, directory: str | Path) -> str:
         return ""
     owner = _read_json(path)
     owner_keys = None if owner is None else _grid_keys(owner)
-    if owner_keys is not None and owner_keys <= keys:
+    if owner_keys is None:  # unreadable (or from another version): own it if it holds only ours
+        owner_keys = frozenset(record["key"] for record in ResultStore(Path(directory)).read())
+    if owner_keys <= keys:
         return ""
     return "-" + record_key({"grid": sorted(keys)})[:8]
 

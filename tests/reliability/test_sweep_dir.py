@@ -70,6 +70,17 @@ def test_a_sub_grid_reports_beside_the_full_one(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "sweep.json").read_text())["serve"][-1] == "bad4"
 
 
+def test_an_unreadable_sweep_json_is_never_written_over(tmp_path: Path) -> None:
+    full = Sweep(name="s", dataset="fashion-mnist", train=["fp32"], serve=["fp32", "bad8"])
+    fake_run(full, tmp_path)
+    (tmp_path / "sweep.json").write_text("{damaged")
+    sub = full.replace(serve=["fp32"])  # a sub-grid: it does not hold every stored record
+    assert fake_run(sub, tmp_path).reports.markdown_path.name.startswith("report-")
+    assert (tmp_path / "sweep.json").read_text() == "{damaged"
+    assert fake_run(full, tmp_path).reports.markdown_path.name == "report.md"  # holds them all
+    assert json.loads((tmp_path / "sweep.json").read_text())["serve"] == ["fp32", "bad8"]
+
+
 def test_full_disk_is_one_line_and_resumes(
     tiny: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
