@@ -171,9 +171,9 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             stream.seek(0)
             if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
                 raise ValueError(
-                    f"{path}: not a readable mixprec model file: not an .npz (zip) archive (it "
-                    f"starts with {head!r}). Give a file written by `mixprec train` or `mixprec "
-                    "quantize`."
+                    f"{path}: not a readable mixprec model file (truncated or damaged?): not "
+                    f"an .npz (zip) archive, it starts with {head!r}. Give a file written by "
+                    "`mixprec train` or `mixprec quantize`."
                 )
             npz = np.load(stream, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
