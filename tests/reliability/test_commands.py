@@ -71,9 +71,9 @@ def test_a_model_whose_save_fails_is_kept(
 
 @pytest.mark.parametrize(
     "argv",
-    [["train", "--epochs", "0"], ["export", "m.npz", "--onnx", "m.onnx", "--check", "-1"],
-     ["sweep", "--jobs", "0"], ["evaluate", "m.npz", "--batch-size", "0"]],
-    ids=["train-epochs-0", "export-check-negative", "sweep-jobs-0", "evaluate-batch-0"],
+    [["export", "m.npz", "--onnx", "m.onnx", "--check", "-1"], ["sweep", "--jobs", "0"],
+     ["evaluate", "m.npz", "--batch-size", "0"]],
+    ids=["export-check-negative", "sweep-jobs-0", "evaluate-batch-0"],
 )  # fmt: skip
 def test_counts_below_their_minimum_are_refused(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -82,6 +82,14 @@ def test_counts_below_their_minimum_are_refused(
         main(argv)
     assert stop.value.code == 2
     assert "is below" in capsys.readouterr().err
+
+
+def test_train_for_zero_epochs_is_refused(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = train_args(tiny, "m.npz")
+    args[args.index("--epochs") + 1] = "0"
+    assert main(args) == 2
+    assert "would save an untrained model" in one_line_error(capsys.readouterr().err)
+    assert not Path("m.npz").exists()
 
 
 def test_not_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
