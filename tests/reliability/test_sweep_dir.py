@@ -126,7 +126,7 @@ def test_a_model_whose_save_failed_is_rebuilt(
 ) -> None:
     """Item 6: after a failed model save the results are complete; the next run rebuilds it."""
     sweep = Sweep(name="m", dataset="fashion-mnist", data_dir=str(tiny), train=["fp32", "bf16"],
-                  serve=["fp32"], seeds=1, epochs=1)  # fmt: skip
+                  serve=["fp32"], seeds=1).replace(epochs=1)  # fmt: skip
     real_save = mixprec.nn.save
     messages: list[str] = []
 
