@@ -1,7 +1,8 @@
 """``matmul``: the bit-exact emulated matrix product of a MAC unit (a pure function of the MAC).
 
-Shapes follow ``numpy.matmul`` for 1-D and 2-D operands (a 1-D ``a`` is a row, a 1-D ``b`` a
-column, and the added axis is removed); ``a`` may have leading batch axes when ``b`` is 2-D.
+Shapes follow ``numpy.matmul``: a 1-D ``a`` is a row, a 1-D ``b`` a column (the added axis is
+removed), and leading (batch) axes broadcast. ``c`` (a GEMM's C) is the accumulator's initial
+value, broadcast to the result.
 """
 
 from __future__ import annotations
@@ -18,56 +19,75 @@ from mixprec.mac.operands import as_codes, prepare
 from mixprec.mac.stats import EventCounter, MacStats
 
 
-def _shapes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    """2-D views of the operands and the shape of the result."""
+def _operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Operands as (..., M, K) and (..., K, N) arrays, and the shape of the result.
+
+    numpy's ``matmul`` rules: a 1-D ``a`` is a row, a 1-D ``b`` a column (the added axis is
+    removed from the result), and leading (batch) axes broadcast.
+    """
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul needs arrays of at least one dimension, got shapes {a.shape} and {b.shape}; "
             "multiply scalars with np.multiply"
         )
-    if b.ndim > 2:
-        raise ValueError(
-            f"b must be 1-D or 2-D, got shape {b.shape}; loop over the batch, or reshape a to "
-            "(-1, K) when the batch is only in a"
-        )
-    k = a.shape[-1]
-    if b.shape[0] != k:
+    a3 = a[None, :] if a.ndim == 1 else a
+    b3 = b[:, None] if b.ndim == 1 else b
+    k = a3.shape[-1]
+    if b3.shape[-2] != k:
         raise ValueError(
             f"matmul: shapes {a.shape} and {b.shape} do not align: a has {k} columns, b has "
-            f"{b.shape[0]} rows"
+            f"{b3.shape[-2]} rows"
         )
-    b2 = b if b.ndim == 2 else b.reshape(k, 1)
-    a2 = a.reshape(math.prod(a.shape[:-1]), k)
-    out: tuple[int, ...] = a.shape[:-1] + (b.shape[1:] if b.ndim == 2 else ())
-    return a2, b2, out
+    try:
+        batch = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: the batch axes of shapes {a.shape} and {b.shape} do not broadcast "
+            f"({a3.shape[:-2]} against {b3.shape[:-2]}); give them equal or unit sizes"
+        ) from None
+    out = batch + (a3.shape[-2], b3.shape[-1])
+    drop = (() if a.ndim > 1 else (-2,)) + (() if b.ndim > 1 else (-1,))
+    shape = tuple(n for i, n in enumerate(out) if i - len(out) not in drop)
+    return a3, b3, shape
 
 
 def matmul(
-    mac: MacConfig, a: object, b: object, bias: object = None, stats: bool = False
+    mac: MacConfig,
+    a: object,
+    b: object,
+    c: object = None,
+    stats: bool = False,
+    bias: object = None,
 ) -> np.ndarray | tuple[np.ndarray, MacStats]:
-    """Emulate ``a @ b + bias`` on ``mac``, bit for bit.
+    """Emulate ``a @ b + c`` on ``mac``, bit for bit (a GEMM's ``D = A B + C``).
 
-    Every output is a dot product: the bias (or +0) is the accumulator's initial value, and the K
-    products are added to it in the MAC's order, each addition rounded once to the accumulator
-    format (see :class:`mixprec.mac.MAC` and :class:`mixprec.mac.Order`).
+    Every output is a dot product whose accumulator starts at ``c`` (or +0), and the K products
+    are added to it in the MAC's order, each addition rounded once to the accumulator format
+    (see :class:`mixprec.mac.MAC` and :class:`mixprec.mac.Order`). Where ``c`` enters:
+    ``sequential``: before the first product; ``chunked:N``: it is the outer accumulator, to
+    which each chunk's sum is added in turn; ``pairwise``: the tree's sum is added to it last;
+    ``fast``: anywhere (any order; the BLAS path adds it last); a tensor-core MAC: in the first
+    fused group, aligned with its products (see :mod:`mixprec.mac.block_fma`).
 
     Args:
         mac: the MAC unit.
-        a: (..., K) or (K,) operand; quantized to ``mac.input`` unless its dtype already is the
-            input format's storage dtype (np.float16, ml_dtypes.bfloat16, np.int8 ...).
-        b: (K, N) or (K,) operand, likewise.
-        bias: ``None`` or an array broadcastable to the result, quantized to the accumulator
-            format (``overflow="saturate"``) unless already in its storage dtype (np.int32 ...).
+        a: (..., M, K) or (K,) operand; quantized to ``mac.input`` unless its dtype already is
+            the input format's storage dtype (np.float16, ml_dtypes.bfloat16, np.int8 ...).
+        b: (..., K, N) or (K,) operand, likewise. Leading axes broadcast as in ``np.matmul``.
+        c: ``None`` or an array broadcastable to the result: the accumulator's initial value,
+            quantized to the accumulator format first (the MAC's rounding, ``overflow=
+            "saturate"``) unless already in its storage dtype (np.float32, np.int32 ...).
         stats: also return the :class:`MacStats` event counts.
+        bias: the same as ``c`` (the name :meth:`MAC.affine` uses); give one of them.
 
     Returns:
-        The result, float32 when every accumulator value is a float32 (fp32, fp16, int16 ...
-        accumulators), else float64 (int32, fp64 accumulators); with ``stats``, ``(result,
-        stats)``. K = 0 gives the bias (or +0).
+        The result, of shape ``np.matmul(a, b).shape``, float32 when every accumulator value is
+        a float32 (fp32, fp16, int16 ... accumulators), else float64 (int32, fp64
+        accumulators); with ``stats``, ``(result, stats)``. K = 0 gives ``c`` (or +0).
 
     Raises:
-        ValueError: misaligned shapes, NaN into an integer input, or a bias that does not
-            broadcast. TypeError: non-numeric operands.
+        ValueError: misaligned or non-broadcasting shapes, NaN into an integer input, or a ``c``
+            that does not broadcast. TypeError: non-numeric operands.
 
     >>> import numpy as np
     >>> from mixprec.mac import MAC
@@ -75,38 +95,65 @@ def matmul(
     >>> y, s = mac.matmul(np.full((1, 4), 127), np.full((4, 1), 127), stats=True)
     >>> y.tolist(), s.saturations
     ([[32767.0]], 2)
+    >>> MAC.parse("int8->int32").matmul(np.ones((2, 1, 1, 3)), np.ones((4, 3, 5)), c=1).shape
+    (2, 4, 1, 5)
     """
+    if c is not None and bias is not None:
+        raise ValueError("give the accumulator's initial value once: c= or bias=, not both")
+    c = bias if c is None else c
     counter = EventCounter() if stats else None
-    a_arr, b_arr = np.asarray(a), np.asarray(b)
-    a2, b2, out_shape = _shapes(a_arr, b_arr)
-    a_values = prepare(a2, mac.input, mac.rounding, counter, "a")
-    b_values = prepare(b2, mac.input, mac.rounding, counter, "b")
-    m, n = a2.shape[0], b2.shape[1]
-    acc = mac.accumulator
-    bias_values = None
-    if bias is not None:
-        bias_arr = np.asarray(bias)
+    a3, b3, out_shape = _operands(np.asarray(a), np.asarray(b))
+    a_values = prepare(a3, mac.input, mac.rounding, counter, "a")
+    b_values = prepare(b3, mac.input, mac.rounding, counter, "b")
+    full = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2]) + (a3.shape[-2], b3.shape[-1])
+    c_values = None
+    if c is not None:
+        c_arr = np.asarray(c)
         try:
-            bias_arr = np.broadcast_to(bias_arr, out_shape).reshape(m, n)
+            c_arr = np.broadcast_to(c_arr, out_shape).reshape(full)
         except ValueError:
             raise ValueError(
-                f"bias of shape {bias_arr.shape} does not broadcast to the result's shape "
-                f"{out_shape}; give one value per output column, shape ({n},)"
+                f"c of shape {c_arr.shape} does not broadcast to the result's shape "
+                f"{out_shape}; give one value per output column, shape ({full[-1]},), or the "
+                "result's shape"
             ) from None
-        bias_values = prepare(bias_arr, acc, mac.rounding, counter, "bias")
-    if isinstance(acc, IntFormat):
-        init = None if bias_values is None else as_codes(bias_values, acc)
-        codes = int_matmul(mac, a_values, b_values, init, counter)
-        result = np.ldexp(codes.astype(np.float64), -acc.frac_bits) if acc.frac_bits else codes
+        c_values = prepare(c_arr, mac.accumulator, mac.rounding, counter, "c")
+    if b_values.ndim == 2:  # one b: the batch of a is rows of one product
+        m = math.prod(a_values.shape[:-1])
+        init = None if c_values is None else c_values.reshape(m, full[-1])
+        result = _matmul2(mac, a_values.reshape(m, a_values.shape[-1]), b_values, init, counter)
     else:
-        init = None if bias_values is None else bias_values.astype(np.float64)
-        result = float_matmul(mac, a_values, b_values, init, counter)
+        batch = full[:-2]
+        a_b = np.broadcast_to(a_values, batch + a_values.shape[-2:])
+        b_b = np.broadcast_to(b_values, batch + b_values.shape[-2:])
+        parts = [
+            _matmul2(mac, a_b[i], b_b[i], None if c_values is None else c_values[i], counter)
+            for i in np.ndindex(*batch)
+        ]
+        result = np.stack(parts) if parts else np.zeros(full, dtype=mac.output_dtype)
     result = result.astype(mac.output_dtype, copy=False).reshape(out_shape)
     if counter is None:
         return result
     counter.add("inf_results", np.count_nonzero(np.isinf(result)))
     counter.add("nan_results", np.count_nonzero(np.isnan(result)))
     return result, counter.freeze()
+
+
+def _matmul2(
+    mac: MacConfig,
+    a: np.ndarray,
+    b: np.ndarray,
+    init_values: np.ndarray | None,
+    counter: EventCounter | None,
+) -> np.ndarray:
+    """The emulated M×N product of prepared 2-D operands (values of the input format)."""
+    acc = mac.accumulator
+    if isinstance(acc, IntFormat):
+        init = None if init_values is None else as_codes(init_values, acc)
+        codes = int_matmul(mac, a, b, init, counter)
+        return np.ldexp(codes.astype(np.float64), -acc.frac_bits) if acc.frac_bits else codes
+    init = None if init_values is None else init_values.astype(np.float64)
+    return float_matmul(mac, a, b, init, counter)
 
 
 def dot(

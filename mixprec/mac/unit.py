@@ -358,10 +358,11 @@ class MAC:
 
     # -- arithmetic ------------------------------------------------------------------------------
     def matmul(
-        self, a: object, b: object, stats: bool = False
+        self, a: object, b: object, c: object = None, stats: bool = False
     ) -> np.ndarray | tuple[np.ndarray, MacStats]:
-        """Bit-exact emulated ``a @ b``; see :func:`mixprec.mac.matmul.matmul`."""
-        return matmul(self, a, b, stats=stats)
+        """Bit-exact emulated ``a @ b + c`` (``c``: the accumulator's initial value, a GEMM's C);
+        see :func:`mixprec.mac.matmul.matmul`."""
+        return matmul(self, a, b, c=c, stats=stats)
 
     def dot(
         self, a: object, b: object, stats: bool = False
@@ -373,4 +374,4 @@ class MAC:
         self, x: object, w: object, bias: object = None, stats: bool = False
     ) -> np.ndarray | tuple[np.ndarray, MacStats]:
         """Emulated ``x @ w + bias``, the bias being the accumulator's initial value."""
-        return matmul(self, x, w, bias=bias, stats=stats)
+        return matmul(self, x, w, c=bias, stats=stats)
