@@ -53,7 +53,7 @@ def rounds_beyond_max(x: np.ndarray, fmt: FloatFormat, mode: Rounding) -> np.nda
         return result
 
 
-def _two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a + b`` rounded to odd at 53 bits (TwoSum, then a step toward the error)."""
     s: np.ndarray = a + b
     bb = s - a
@@ -79,7 +79,7 @@ def float_adder(
             if native64:
                 s = acc + p  # round-to-nearest-even in fp64 itself
             else:
-                s = _two_sum_round_to_odd(acc, p)
+                s = two_sum_round_to_odd(acc, p)
             finite_operands = np.isfinite(acc) & np.isfinite(p)
             r = round_float(s, fmt, mode, overflow, None)
             over = finite_operands & (~np.isfinite(s) | rounds_beyond_max(s, fmt, mode))

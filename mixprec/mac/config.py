@@ -13,6 +13,7 @@ import numpy as np
 
 from mixprec.formats import Format
 from mixprec.formats.spec import Overflow, Rounding
+from mixprec.mac.block_fma import BlockFMA
 from mixprec.mac.order import Order
 
 
@@ -39,3 +40,15 @@ class MacConfig(Protocol):
 
     @property
     def output_dtype(self) -> np.dtype: ...
+
+    @property
+    def adder(self) -> BlockFMA | None: ...
+
+    @property
+    def promote(self) -> int | None: ...
+
+    @property
+    def random_bits(self) -> int | None: ...
+
+    @property
+    def rng(self) -> np.random.Generator | None: ...

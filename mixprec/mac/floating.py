@@ -24,15 +24,16 @@ from collections.abc import Callable
 import numpy as np
 
 from mixprec._util.threads import run_parallel, threads
-from mixprec.formats import FloatFormat, Format, IntFormat
+from mixprec.formats import FloatFormat
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder, reduce
 from mixprec.mac.config import MacConfig
 from mixprec.mac.convert import convert_pair, magnitudes, to_float32
-from mixprec.mac.magic_adder import absorption_possible, magic_adder, magic_applies
+from mixprec.mac.magic_adder import magic_factory
 from mixprec.mac.operands import products_fit_float32, round_products
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import EventCounter
+from mixprec.mac.stochastic import stochastic_adder
 from mixprec.mac.terms import Terms
 
 # Outputs per thread below which one thread is faster: each numpy call of the K loop must be
@@ -210,14 +211,17 @@ def _emulated(
     """The emulated reduction of float64 operands: the magic adder where it applies, else the
     general adder; zero results of the magic adder are redone (it leaves their sign)."""
     make_finish = _product_finisher(mac)
-    fast = _magic_factory(mac, a64, b64, init64, order)
+    fast = magic_factory(mac, a64, b64, init64, order)
     if fast is None:
 
         def make_general(counter: EventCounter | None) -> Adder:
+            if mac.rounding is Rounding.STOCHASTIC:
+                return stochastic_adder(acc, mac.overflow, counter, _rng(mac), mac.random_bits)
             return float_adder(acc, mac.rounding, mac.overflow, counter)
 
+        parallel = mac.rounding is not Rounding.STOCHASTIC  # one stream of random draws
         return _reduce_split(
-            order, a64, b64, init64, make_general, make_finish, counter, rows, cols
+            order, a64, b64, init64, make_general, make_finish, counter, rows, cols, parallel
         )
     result = _reduce_split(order, a64, b64, init64, fast, make_finish, counter, rows, cols)
     zero: np.ndarray = np.asarray(result == 0)
@@ -251,6 +255,7 @@ def _reduce_split(
     counter: EventCounter | None,
     rows: np.ndarray | None,
     cols: np.ndarray | None,
+    parallel: bool = True,
 ) -> np.ndarray:
     """:func:`reduce` over all (or listed) outputs, split by rows across threads if large."""
 
@@ -265,7 +270,7 @@ def _reduce_split(
 
     m = a.shape[0]
     workers = min(threads(), m, init.size // _OUTPUTS_PER_THREAD)
-    if rows is not None or workers <= 1:
+    if rows is not None or workers <= 1 or not parallel:
         return run(slice(None), counter)
     bounds = np.linspace(0, m, workers + 1).astype(int)
     parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -278,84 +283,14 @@ def _reduce_split(
     return result
 
 
-def _addend_bits(mac: MacConfig) -> int:
-    """Significant bits of an addend: a product (or product-format value), or a chunk sum."""
-    if mac.product is not None:
-        bits = mac.product.precision  # type: ignore[union-attr]
-    elif isinstance(mac.input, FloatFormat):
-        bits = 2 * mac.input.precision
-    else:
-        bits = 2 * mac.input.bits
-    return max(bits, mac.accumulator.precision)  # type: ignore[union-attr]
-
-
-def _magic_factory(
-    mac: MacConfig, a: np.ndarray, b: np.ndarray, init: np.ndarray, order: Order
-) -> Callable[[EventCounter | None], Adder] | None:
-    """A factory of the exact magic-constant adder (:mod:`mixprec.mac.magic_adder`), or None.
-
-    ``a``, ``b`` and ``init`` are float64 arrays.
-
-    Needs: sequential or chunked order (one addend is always an accumulator value), RNE, finite
-    operands and products (a product format must not overflow), and the lemma's bit condition.
-    Overflow checks are dropped when no partial sum can reach max: every partial sum of output
-    (i, j) is bounded by ``B = max|init| + max_i sum_k |a[i, k]| max_j |b[k, j]|``, grown by at
-    most ``(1 + 2**-t)`` per rounding (plus half a subnormal quantum) along at most K + 2
-    roundings (chunked: N inner and K/N + 1 outer); ``B`` is computed in float64 with a relative
-    error below ``K * 2**-52``.
-    """
-    acc = mac.accumulator
-    assert isinstance(acc, FloatFormat)
-    if order.kind is OrderKind.PAIRWISE or not magic_applies(acc, _addend_bits(mac), mac.rounding):
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):
-        fa, fb = np.abs(a), np.abs(b)
-        if not (np.isfinite(fa).all() and np.isfinite(fb).all() and np.isfinite(init).all()):
-            return None
-        count = a.shape[1]
-        peak = fa.max(initial=0.0) * fb.max(initial=0.0)
-        if mac.product is not None and peak >= mac.product.max:
-            return None
-        column_peak = fb.max(axis=1, initial=0.0)  # max_j |b[k, j]|
-        bound = np.abs(init).max(initial=0.0) + (fa @ column_peak).max(initial=0.0)
-        growth = (1 + 2.0**-acc.precision) ** (count + 2) * (1 + (count + 2) * 2.0**-52)
-        slack = (count + 2) * acc.smallest_subnormal  # subnormal rounding errors are absolute
-        check = not bound * growth + slack < acc.max
-        absorb = absorption_possible(acc) and _absorption_possible_here(mac, fa, fb, init, peak)
-    return lambda counter: magic_adder(
-        acc, mac.overflow, counter, check, sign_zeros=False, absorb=absorb
-    )
-
-
-def _quantum(value: float, fmt: Format) -> float:
-    """The spacing of ``fmt`` at ``value`` (> 0): a power of two dividing ``value``."""
-    if isinstance(fmt, IntFormat):
-        return 2.0**-fmt.frac_bits
-    exponent = max(int(np.frexp(value)[1]) - 1, fmt.emin)
-    return 2.0 ** (exponent - fmt.mantissa_bits)
-
-
-def _absorption_possible_here(
-    mac: MacConfig, fa: np.ndarray, fb: np.ndarray, init: np.ndarray, peak: float
-) -> bool:
-    """Whether the kernel lemma's exception can occur with these operands.
-
-    Every operand value is a multiple of its format's quantum at its magnitude, so every exact
-    partial sum, and every accumulator value (rounding to T keeps multiples of a power of two
-    that T's grid refines), is a multiple of ``q = min(q_a * q_b, q_init)`` over the smallest
-    nonzero magnitudes: a nonzero accumulator is at least ``q``. Absorption needs a nonzero
-    ``|acc| <= 2**-53 |p| <= 2**-53 * peak``; impossible when ``q > 2**-52 * peak``.
-    """
-    if mac.product is not None:
-        return True
-    smallest = [float(x[x > 0].min(initial=np.inf)) for x in (fa, fb)]
-    if not all(np.isfinite(v) for v in smallest):
-        return False  # a zero operand matrix: every product is zero
-    q = _quantum(smallest[0], mac.input) * _quantum(smallest[1], mac.input)
-    nonzero_init = np.abs(init[init != 0])
-    if nonzero_init.size:
-        q = min(q, _quantum(float(nonzero_init.min()), mac.accumulator))
-    return not q > 2.0**-52 * peak
+def _rng(mac: MacConfig) -> np.random.Generator:
+    """The MAC's generator for stochastic rounding, or a ValueError that says how to give one."""
+    if mac.rng is None:
+        raise ValueError(
+            "rounding='stochastic' needs a generator: MAC(..., rounding='stochastic', "
+            "rng=np.random.default_rng(seed))"
+        )
+    return mac.rng
 
 
 def float_matmul(

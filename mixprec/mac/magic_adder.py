@@ -37,12 +37,16 @@ then passes through (``s`` itself).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from mixprec.formats import FloatFormat
+from mixprec.formats import FloatFormat, Format, IntFormat
 from mixprec.formats.reference import overflow_value
 from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac.accumulate import Adder, float_adder
+from mixprec.mac.config import MacConfig
+from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import EventCounter
 
 _EXPONENT = np.uint64(0x7FF0000000000000)
@@ -137,3 +141,83 @@ def magic_adder(
         return acc
 
     return add
+
+
+def _addend_bits(mac: MacConfig) -> int:
+    """Significant bits of an addend: a product (or product-format value), or a chunk sum."""
+    if mac.product is not None:
+        bits = mac.product.precision  # type: ignore[union-attr]
+    elif isinstance(mac.input, FloatFormat):
+        bits = 2 * mac.input.precision
+    else:
+        bits = 2 * mac.input.bits
+    return max(bits, mac.accumulator.precision)  # type: ignore[union-attr]
+
+
+def magic_factory(
+    mac: MacConfig, a: np.ndarray, b: np.ndarray, init: np.ndarray, order: Order
+) -> Callable[[EventCounter | None], Adder] | None:
+    """A factory of the exact magic-constant adder (:mod:`mixprec.mac.magic_adder`), or None.
+
+    ``a``, ``b`` and ``init`` are float64 arrays.
+
+    Needs: sequential or chunked order (one addend is always an accumulator value), RNE, finite
+    operands and products (a product format must not overflow), and the lemma's bit condition.
+    Overflow checks are dropped when no partial sum can reach max: every partial sum of output
+    (i, j) is bounded by ``B = max|init| + max_i sum_k |a[i, k]| max_j |b[k, j]|``, grown by at
+    most ``(1 + 2**-t)`` per rounding (plus half a subnormal quantum) along at most K + 2
+    roundings (chunked: N inner and K/N + 1 outer); ``B`` is computed in float64 with a relative
+    error below ``K * 2**-52``.
+    """
+    acc = mac.accumulator
+    assert isinstance(acc, FloatFormat)
+    if order.kind is OrderKind.PAIRWISE or not magic_applies(acc, _addend_bits(mac), mac.rounding):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        fa, fb = np.abs(a), np.abs(b)
+        if not (np.isfinite(fa).all() and np.isfinite(fb).all() and np.isfinite(init).all()):
+            return None
+        count = a.shape[1]
+        peak = fa.max(initial=0.0) * fb.max(initial=0.0)
+        if mac.product is not None and peak >= mac.product.max:
+            return None
+        column_peak = fb.max(axis=1, initial=0.0)  # max_j |b[k, j]|
+        bound = np.abs(init).max(initial=0.0) + (fa @ column_peak).max(initial=0.0)
+        growth = (1 + 2.0**-acc.precision) ** (count + 2) * (1 + (count + 2) * 2.0**-52)
+        slack = (count + 2) * acc.smallest_subnormal  # subnormal rounding errors are absolute
+        check = not bound * growth + slack < acc.max
+        absorb = absorption_possible(acc) and _absorption_possible_here(mac, fa, fb, init, peak)
+    return lambda counter: magic_adder(
+        acc, mac.overflow, counter, check, sign_zeros=False, absorb=absorb
+    )
+
+
+def _quantum(value: float, fmt: Format) -> float:
+    """The spacing of ``fmt`` at ``value`` (> 0): a power of two dividing ``value``."""
+    if isinstance(fmt, IntFormat):
+        return 2.0**-fmt.frac_bits
+    exponent = max(int(np.frexp(value)[1]) - 1, fmt.emin)
+    return 2.0 ** (exponent - fmt.mantissa_bits)
+
+
+def _absorption_possible_here(
+    mac: MacConfig, fa: np.ndarray, fb: np.ndarray, init: np.ndarray, peak: float
+) -> bool:
+    """Whether the kernel lemma's exception can occur with these operands.
+
+    Every operand value is a multiple of its format's quantum at its magnitude, so every exact
+    partial sum, and every accumulator value (rounding to T keeps multiples of a power of two
+    that T's grid refines), is a multiple of ``q = min(q_a * q_b, q_init)`` over the smallest
+    nonzero magnitudes: a nonzero accumulator is at least ``q``. Absorption needs a nonzero
+    ``|acc| <= 2**-53 |p| <= 2**-53 * peak``; impossible when ``q > 2**-52 * peak``.
+    """
+    if mac.product is not None:
+        return True
+    smallest = [float(x[x > 0].min(initial=np.inf)) for x in (fa, fb)]
+    if not all(np.isfinite(v) for v in smallest):
+        return False  # a zero operand matrix: every product is zero
+    q = _quantum(smallest[0], mac.input) * _quantum(smallest[1], mac.input)
+    nonzero_init = np.abs(init[init != 0])
+    if nonzero_init.size:
+        q = min(q, _quantum(float(nonzero_init.min()), mac.accumulator))
+    return not q > 2.0**-52 * peak

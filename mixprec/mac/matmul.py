@@ -11,7 +11,9 @@ import math
 
 import numpy as np
 
-from mixprec.formats import IntFormat
+from mixprec.formats import FloatFormat, IntFormat
+from mixprec.formats.spec import Rounding
+from mixprec.mac.block_fma import block_fma_matmul
 from mixprec.mac.config import MacConfig
 from mixprec.mac.floating import float_matmul
 from mixprec.mac.integer import int_matmul
@@ -103,8 +105,9 @@ def matmul(
     c = bias if c is None else c
     counter = EventCounter() if stats else None
     a3, b3, out_shape = _operands(np.asarray(a), np.asarray(b))
-    a_values = prepare(a3, mac.input, mac.rounding, counter, "a")
-    b_values = prepare(b3, mac.input, mac.rounding, counter, "b")
+    rounding = Rounding.NEAREST_EVEN if mac.rounding is Rounding.STOCHASTIC else mac.rounding
+    a_values = prepare(a3, mac.input, rounding, counter, "a")
+    b_values = prepare(b3, mac.input, rounding, counter, "b")
     full = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2]) + (a3.shape[-2], b3.shape[-1])
     c_values = None
     if c is not None:
@@ -117,7 +120,7 @@ def matmul(
                 f"{out_shape}; give one value per output column, shape ({full[-1]},), or the "
                 "result's shape"
             ) from None
-        c_values = prepare(c_arr, mac.accumulator, mac.rounding, counter, "c")
+        c_values = prepare(c_arr, mac.accumulator, rounding, counter, "c")
     if b_values.ndim == 2:  # one b: the batch of a is rows of one product
         m = math.prod(a_values.shape[:-1])
         init = None if c_values is None else c_values.reshape(m, full[-1])
@@ -146,14 +149,43 @@ def _matmul2(
     init_values: np.ndarray | None,
     counter: EventCounter | None,
 ) -> np.ndarray:
-    """The emulated M×N product of prepared 2-D operands (values of the input format)."""
+    """The emulated M×N product of prepared 2-D operands (values of the input format).
+
+    The dispatch, one line per kind of MAC: a tensor core's block FMA, an integer accumulator,
+    a float accumulator.
+    """
     acc = mac.accumulator
+    if mac.adder is not None:
+        return _tensor_core(mac, a, b, init_values)
     if isinstance(acc, IntFormat):
         init = None if init_values is None else as_codes(init_values, acc)
         codes = int_matmul(mac, a, b, init, counter)
         return np.ldexp(codes.astype(np.float64), -acc.frac_bits) if acc.frac_bits else codes
     init = None if init_values is None else init_values.astype(np.float64)
     return float_matmul(mac, a, b, init, counter)
+
+
+def _tensor_core(
+    mac: MacConfig, a: np.ndarray, b: np.ndarray, init_values: np.ndarray | None
+) -> np.ndarray:
+    """A tensor core's ``a @ b + c``; with ``promote = N``, DeepSeek-V3's promotion (arXiv
+    2412.19437, §3.3.2): every N products are summed in the tensor core from +0 (groups of its
+    block FMA, recursively) and each partial sum is then added, rounded to nearest even, into an
+    fp32 accumulator that starts at ``c``."""
+    inp, out, adder = mac.input, mac.accumulator, mac.adder
+    if not (isinstance(inp, FloatFormat) and isinstance(out, FloatFormat) and adder is not None):
+        raise TypeError("a tensor-core MAC needs float formats and an adder")
+    m, n = a.shape[0], b.shape[1]
+    init = np.zeros((m, n)) if init_values is None else init_values.astype(np.float64)
+    if mac.promote is None:
+        return block_fma_matmul(a, b, init, adder, inp, out)
+    total = init.astype(np.float32)
+    zero = np.zeros((m, n))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, a.shape[1], mac.promote):
+            part = slice(start, start + mac.promote)
+            total += block_fma_matmul(a[:, part], b[part], zero, adder, inp, out).astype(np.float32)
+    return total
 
 
 def dot(

@@ -17,22 +17,24 @@ book's notation ``input->accumulator`` names one (Rodriguez, *Deep Learning Syst
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from mixprec.formats import FloatFormat, Format, IntFormat, get_format, storage_dtype
+from mixprec.formats import Format, IntFormat, get_format
 from mixprec.formats.spec import Overflow, Rounding, as_overflow, as_rounding
+from mixprec.mac.block_fma import BlockFMA
+from mixprec.mac.checks import check_formats, check_hardware, is_native_float
 from mixprec.mac.matmul import dot, matmul
+from mixprec.mac.notation import parse_options
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import MacStats
+from mixprec.mac.tensor_cores import all_tensor_cores, tensor_core_adder
 
 __all__ = ["MAC", "PRESETS", "OrderKind"]  # OrderKind: mixprec.nn imports it from here
 
 
-# Rounding modes of the emulated additions: the deterministic ones.
-_ROUNDINGS = tuple(r for r in Rounding if r is not Rounding.STOCHASTIC)
-_MAX_INPUT_PRECISION = 26  # two inputs of <= 26 bits multiply exactly in float64
+_ROUNDINGS = tuple(Rounding)  # every mode; stochastic needs rng= (see MAC)
 
 PRESETS: dict[str, str] = {
     "tensor-core-fp16": "fp16->fp32",  # NVIDIA Volta+ HMMA with fp32 accumulation
@@ -48,11 +50,6 @@ PRESETS: dict[str, str] = {
     "fp8-fp16": "fp8_e4m3->fp16",
     "fp32": "fp32->fp32",  # an fp32 FMA unit / BLAS sgemm
 }
-
-
-def _is_native_float(fmt: Format) -> bool:
-    """fp32 or fp64: numpy/BLAS arithmetic is that format's arithmetic."""
-    return storage_dtype(fmt) in (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclass(frozen=True, repr=False, init=False)
@@ -114,6 +111,11 @@ class MAC:
     rounding: Rounding
     overflow: Overflow
     order: Order
+    gpu: str | None
+    adder: BlockFMA | None
+    promote: int | None
+    random_bits: int | None
+    rng: np.random.Generator | None = field(compare=False, hash=False)
 
     def __init__(
         self,
@@ -123,11 +125,18 @@ class MAC:
         rounding: Rounding | str = Rounding.NEAREST_EVEN,
         overflow: Overflow | str | None = None,
         order: Order | str | None = None,
+        *,
+        gpu: str | None = None,
+        adder: BlockFMA | None = None,
+        promote: int | None = None,
+        random_bits: int | None = None,
+        rng: np.random.Generator | None = None,
     ) -> None:
         set_ = object.__setattr__
         for name, value in (
             ("input", input), ("accumulator", accumulator), ("product", product),
-            ("rounding", rounding), ("overflow", overflow), ("order", order),
+            ("rounding", rounding), ("overflow", overflow), ("order", order), ("gpu", gpu),
+            ("adder", adder), ("promote", promote), ("random_bits", random_bits), ("rng", rng),
         ):  # fmt: skip
             set_(self, name, value)
         self.__post_init__()
@@ -139,12 +148,6 @@ class MAC:
         if self.product is not None:
             set_(self, "product", get_format(self.product))
         set_(self, "rounding", as_rounding(self.rounding))
-        if self.rounding not in _ROUNDINGS:
-            allowed = ", ".join(repr(r.value) for r in _ROUNDINGS)
-            raise ValueError(
-                f"rounding {self.rounding.value!r} is not emulated in a MAC (it would need a "
-                f"random generator per addition); allowed: {allowed}"
-            )
         is_int = isinstance(self.accumulator, IntFormat)
         allowed_overflow = (
             (Overflow.WRAP, Overflow.SATURATE) if is_int else (Overflow.INF, Overflow.SATURATE)
@@ -159,7 +162,17 @@ class MAC:
                 f"overflow {self.overflow.value!r} is not available for {kind} accumulator "
                 f"({self.accumulator.name}); allowed: {allowed}"
             )
-        self._check_formats()
+        check_formats(self.accumulator, self.input, self.product, self.rounding)
+        if self.gpu is not None:
+            set_(self, "gpu", str(self.gpu).strip().lower())
+            adder = tensor_core_adder(self.gpu, self.input.name, self.accumulator.name)
+            if self.adder is not None and self.adder != adder:
+                raise ValueError(f"give gpu= or adder=, not both ({self.gpu!r}, {self.adder})")
+            set_(self, "adder", adder)
+        check_hardware(
+            self.input, self.accumulator, self.product, self.rounding, self.order, self.adder,
+            self.promote, self.random_bits,
+        )  # fmt: skip
         if self.order is None:
             set_(self, "order", self._default_order)
         set_(self, "order", Order.parse(self.order))
@@ -170,75 +183,14 @@ class MAC:
                 "integer accumulator that wraps; use 'sequential', 'pairwise' or 'chunked:N'"
             )
 
-    # -- validation ------------------------------------------------------------------------------
-    def _check_formats(self) -> None:
-        acc, inp, prod = self.accumulator, self.input, self.product
-        if isinstance(acc, IntFormat):
-            if not isinstance(inp, IntFormat):
-                raise ValueError(
-                    f"an integer accumulator ({acc.name}) needs integer inputs, got {inp.name}; "
-                    "use a float accumulator such as 'fp32' for float inputs"
-                )
-            if acc.bits > 62:
-                raise ValueError(
-                    f"integer accumulators of up to 62 bits are emulated, got {acc.name}"
-                )
-            if prod is not None and not isinstance(prod, IntFormat):
-                raise ValueError(f"an integer MAC needs an integer product format, got {prod.name}")
-            finest = 2 * inp.frac_bits
-            for fmt in (prod, acc) if prod is not None else (acc,):
-                if fmt.frac_bits < finest:
-                    raise ValueError(
-                        f"{fmt.name} has {fmt.frac_bits} fraction bits, fewer than the "
-                        f"{finest} of an exact product of two {inp.name}; give it >= {finest}"
-                    )
-                finest = fmt.frac_bits
-            if 2 * (inp.bits - 1) + (acc.frac_bits - 2 * inp.frac_bits) > 61:
-                raise ValueError(f"products of {inp.name} scaled to {acc.name} exceed 61 bits")
-            return
-        assert isinstance(acc, FloatFormat)
-        if not (acc.is_signed and acc.has_zero):
-            raise ValueError(f"a float accumulator needs a sign and a zero; {acc.name} lacks one")
-        if acc.mantissa_bits > 50 and not _is_native_float(acc):
-            raise ValueError(
-                f"float accumulators of up to 51 bits of precision, or fp64 itself, are emulated; "
-                f"got {acc.name}"
-            )
-        if (
-            _is_native_float(acc)
-            and acc.mantissa_bits == 52
-            and self.rounding is not Rounding.NEAREST_EVEN
-        ):
-            raise ValueError("an fp64 accumulator is emulated with rounding='nearest_even' only")
-        if isinstance(inp, FloatFormat):
-            exact = (
-                inp.precision <= _MAX_INPUT_PRECISION
-                and inp.emax <= 511
-                and inp.smallest_subnormal >= 2.0**-537
-            )
-        else:
-            exact = (
-                inp.bits - int(inp.is_signed) <= _MAX_INPUT_PRECISION and abs(inp.frac_bits) <= 256
-            )
-        if not exact:
-            raise ValueError(
-                f"input format {inp.name} is too wide: products must be exact in float64 (at "
-                f"most {_MAX_INPUT_PRECISION} bits of precision, exponents within ±511)"
-            )
-        if prod is not None and not (
-            isinstance(prod, FloatFormat) and prod.is_signed and prod.has_zero
-        ):
-            raise ValueError(
-                "a float accumulator needs a signed float product format with a zero, got "
-                f"{prod.name}"
-            )
-
     @property
     def fast_allowed(self) -> bool:
         """Whether ``order='fast'`` is allowed: wrapping integer or fp32/fp64 accumulators."""
         if isinstance(self.accumulator, IntFormat):
             return self.overflow is Overflow.WRAP
-        return _is_native_float(self.accumulator)
+        if self.adder is not None or self.rounding is Rounding.STOCHASTIC:
+            return False
+        return is_native_float(self.accumulator)
 
     @property
     def _default_overflow(self) -> Overflow:
@@ -255,6 +207,8 @@ class MAC:
         """float32 when every accumulator value is a float32, else float64 (e.g. int32)."""
         from mixprec.formats.fast import fits_float32
 
+        if self.promote is not None:
+            return np.dtype(np.float32)  # the fp32 accumulator of the promoted partial sums
         return np.dtype(np.float32 if fits_float32(self.accumulator) else np.float64)
 
     # -- notation --------------------------------------------------------------------------------
@@ -263,9 +217,11 @@ class MAC:
         """Build a MAC from its notation ``input[->product]->accumulator[:option...]``.
 
         Options (any order, each at most once): an overflow policy (``wrap``, ``saturate``,
-        ``inf``), an order (``sequential``, ``pairwise``, ``fast``, ``chunked:N``) and a rounding
-        mode (``nearest_even``, ``nearest_away``, ``toward_zero``, ``up``, ``down``, ``odd``).
-        A preset name (see :meth:`preset`) is accepted too.
+        ``inf``), an order (``sequential``, ``pairwise``, ``fast``, ``chunked:N``), a rounding
+        mode (``nearest_even``, ``nearest_away``, ``toward_zero``, ``up``, ``down``, ``odd``,
+        ``stochastic``), ``random_bits:N``, a tensor-core GPU (``h100`` ...: see
+        :meth:`tensor_core`) and ``promote:N``. A preset name (see :meth:`preset`) is accepted
+        too. ``MAC.parse(str(mac)) == mac`` (the generator ``rng`` is not part of the notation).
 
         Raises:
             ValueError: malformed notation; the message shows the grammar and the choices.
@@ -274,6 +230,8 @@ class MAC:
         'fp16'
         >>> str(MAC.parse("fp16->fp16:chunked:64"))
         'fp16->fp16:chunked:64'
+        >>> MAC.parse("fp8_e4m3->fp32:h100:promote:128").adder.group
+        32
         """
         if isinstance(notation, MAC):
             return notation
@@ -290,31 +248,7 @@ class MAC:
                 "'input->product->accumulator' with ':'-separated options, e.g. 'int8->int32', "
                 f"'fp8_e4m3->fp16->fp32', 'fp16->fp16:chunked:64'. Presets: {', '.join(PRESETS)}"
             )
-        kwargs: dict[str, Order | str] = {}
-        tokens = [t.strip().lower() for t in options]
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            value: Order | str
-            if token == "chunked":
-                size = tokens[i + 1] if i + 1 < len(tokens) else ""
-                key, value, i = "order", Order.parse(f"chunked:{size}"), i + 2
-            elif token in {o.value for o in OrderKind}:
-                key, value, i = "order", Order.parse(token), i + 1
-            elif token in {o.value for o in Overflow}:
-                key, value, i = "overflow", token, i + 1
-            elif token in {r.value for r in Rounding}:
-                key, value, i = "rounding", token, i + 1
-            else:
-                raise ValueError(
-                    f"unknown option {token!r} in MAC notation {notation!r}; options are an "
-                    f"overflow policy ({', '.join(o.value for o in Overflow)}), an order "
-                    "(sequential, pairwise, fast, chunked:N) or a rounding mode "
-                    f"({', '.join(r.value for r in _ROUNDINGS)})"
-                )
-            if key in kwargs:
-                raise ValueError(f"MAC notation {notation!r} gives the {key} twice")
-            kwargs[key] = value
+        kwargs = parse_options(notation, options)
         product = stages[1] if len(stages) == 3 else None
         return cls(input=stages[0], accumulator=stages[-1], product=product, **kwargs)  # type: ignore[arg-type]
 
@@ -334,6 +268,29 @@ class MAC:
             raise ValueError(f"unknown MAC preset {name!r}; presets: {listing}")
         return cls.parse(PRESETS[key])
 
+    @classmethod
+    def tensor_core(cls, gpu: str, input: str, output: str = "fp32") -> MAC:
+        """A real GPU's tensor core, bit for bit (Khattak & Mikaitis's models; see
+        :mod:`mixprec.mac.tensor_cores` for the parameters and their sources).
+
+        Raises:
+            ValueError: an unknown GPU, or a combination it does not have (the message lists
+                what it has).
+
+        >>> str(MAC.tensor_core("h100", "fp8_e4m3", "fp32"))
+        'fp8_e4m3->fp32:h100'
+        """
+        return cls(input=input, accumulator=output, gpu=gpu)
+
+    @staticmethod
+    def tensor_cores() -> list[tuple[str, str, str]]:
+        """Every ``(gpu, input, output)`` that :meth:`tensor_core` models.
+
+        >>> ("b200", "fp8_e5m2", "fp32") in MAC.tensor_cores()
+        True
+        """
+        return all_tensor_cores()
+
     def notation(self, order: bool = True) -> str:
         """The canonical notation; defaults (overflow, order, rounding) are left out."""
         stages = (
@@ -342,12 +299,18 @@ class MAC:
             + [self.accumulator.name]
         )
         text = "->".join(stages)
+        if self.gpu is not None:
+            text += f":{self.gpu}"
+        if self.promote is not None:
+            text += f":promote:{self.promote}"
         if self.overflow is not self._default_overflow:
             text += f":{self.overflow.value}"
         if order and self.order != self._default_order:
             text += f":{self.order}"
         if self.rounding is not Rounding.NEAREST_EVEN:
             text += f":{self.rounding.value}"
+        if self.random_bits is not None:
+            text += f":random_bits:{self.random_bits}"
         return text
 
     def __str__(self) -> str:
