@@ -37,8 +37,9 @@ inputs are decided over the whole dot product as ``GEMM.m`` does: any NaN among 
 An accumulator that overflowed to ±inf stays ±inf (the model's behaviour there is undefined).
 Exact zero results are +0, whatever the signs of the zero terms.
 
-Exactness: inputs of at most 11 bits (``F + 2 <= 28``) make every ``A_t < 2**28``, a group's
-sum below ``2**34``: all of it is int64 arithmetic.
+Exactness: inputs of at most 11 bits make every product exact in float64 and every aligned
+``A_t < 2**28`` (``F <= 26``); the arithmetic is float64 where it is provably exact (see
+:func:`_group`) and int64 for the final rounding.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from mixprec.formats.spec import Rounding, as_rounding
 
 __all__ = ["BlockFMA", "block_fma_matmul"]
 
-_ZERO_EXPONENT = -(1 << 20)  # the exponent of a zero operand: no zero product sets E
+_ZERO_EXPONENT = -16000  # the exponent of a zero operand (int16): no zero product sets E
 _FINAL_ROUNDINGS = (Rounding.TOWARD_ZERO, Rounding.NEAREST_EVEN)
 _FP32_FRACTION = 23  # the adders' significands are fp32's, plus the extra alignment bits
 
@@ -117,18 +118,12 @@ class BlockFMA:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _split(x: np.ndarray, emin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(exponent, integer significand with 23 fraction bits, sign)`` of float64 values.
-
-    ``x = sign * significand * 2**(exponent - 23)`` exactly (values with at most 24 bits);
-    zeros get significand 0 and exponent ``_ZERO_EXPONENT``.
-    """
-    magnitude = np.abs(x)
-    _, e = np.frexp(magnitude)
-    exponent = np.maximum(e.astype(np.int64) - 1, emin)
-    significand = np.ldexp(magnitude, (_FP32_FRACTION - exponent).astype(np.int32)).astype(np.int64)
-    exponent[magnitude == 0] = _ZERO_EXPONENT
-    return exponent, significand, np.where(np.signbit(x), -1, 1).astype(np.int64)
+def _exponents(x: np.ndarray, emin: int) -> np.ndarray:
+    """``max(floor(log2 |x|), emin)`` as int16 (``_ZERO_EXPONENT`` for zeros)."""
+    _, e = np.frexp(x)
+    exponent: np.ndarray = np.maximum(e.astype(np.int16) - 1, emin).astype(np.int16)
+    exponent[x == 0] = _ZERO_EXPONENT
+    return exponent
 
 
 def _round_result(
@@ -158,35 +153,37 @@ def _round_result(
 
 
 def _group(
+    a: np.ndarray,
     ea: np.ndarray,
-    sa: np.ndarray,
+    b: np.ndarray,
     eb: np.ndarray,
-    sb: np.ndarray,
     c: np.ndarray,
     fma: BlockFMA,
     out: FloatFormat,
-    shift_in: int,
 ) -> np.ndarray:
-    """One block FMA for every output: ``ea, sa`` (M, n) and ``eb, sb`` (n, N) are exponents and
-    signed significands (scaled so products have ``2 * frac_in - shift_in`` fraction bits)."""
+    """One block FMA for every output: ``a`` (M, n) and ``b`` (n, N) values, ``ea``, ``eb`` their
+    exponents, ``c`` (M, N) the accumulator; float64 results (values of ``out``).
+
+    Exact in float64: a product of two inputs of <= 11 bits is exact; scaling it by
+    ``2**(F - E)`` is exact (exponents stay within float64's normal range: |e| < 600), and
+    ``trunc`` of the scaled product is ``sign(t) floor(|t| 2**(F - E))``, the aligned integer
+    ``A_t``, below ``2**28``; the sum of at most ``2**20`` of them is an integer below ``2**53``,
+    exact in any order.
+    """
     f = fma.fraction_bits
-    exponents = ea[:, None, :] + eb.T[None, :, :]  # (M, N, n)
-    products = sa[:, None, :] * sb.T[None, :, :]
     if not fma.output_subnormals:
         c = np.where(np.abs(c) < out.smallest_normal, 0.0, c)
-    ec, sc, sign_c = _split(c, -126)
-    top = np.maximum(exponents.max(axis=2, initial=_ZERO_EXPONENT), ec)
+    ec = _exponents(c, -126).astype(np.int64)
+    top = np.maximum((ea[:, None, :] + eb.T[None, :, :]).max(axis=2, initial=_ZERO_EXPONENT), ec)
     if fma.min_exponent is not None:
         top = np.maximum(top, fma.min_exponent)
-    # A_t = floor(|t| 2**(F - E)) for t = P 2**(e - F - shift_in): |P| >> (E - e + shift_in)
-    shift = np.minimum(top[:, :, None] - exponents + shift_in, 62)
-    aligned = np.abs(products) >> shift
-    total = np.einsum("ijk,ijk->ij", aligned, np.sign(products))
-    # c = sc 2**(ec - 23): pre-scaled by 2**lead_c, so the shift is E - ec + 23 + lead_c - F >= 0
-    lead_c = max(0, f - _FP32_FRACTION)
-    shift_c = np.minimum(top - ec + _FP32_FRACTION + lead_c - f, 62)
-    total += sign_c * ((sc << lead_c) >> shift_c)
-    result = _round_result(total, top, fma, out)
+    top = np.maximum(top, -600)  # all-zero groups: any E gives S = 0
+    scale = np.ldexp(1.0, (f - top).astype(np.int32))
+    products = a[:, None, :] * b.T[None, :, :]
+    products *= scale[:, :, None]
+    total = np.trunc(products, out=products).sum(axis=2)
+    total += np.trunc(c * scale)
+    result = _round_result(total.astype(np.int64), top, fma, out)
     return np.where(np.isfinite(c), result, c)  # an overflowed accumulator stays ±inf
 
 
@@ -200,38 +197,31 @@ def block_fma_matmul(
         c: (M, N) float64 values of ``out``: the accumulator's initial value.
         fma: the adder's parameters.
         inp, out: the input and output formats (at most 11 bits of precision in, fp32/fp16 out).
+
+    Raises:
+        ValueError: ``late_c`` with an output other than fp32.
     """
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if not fma.input_subnormals:
         a64 = np.where(np.abs(a64) < inp.smallest_normal, 0.0, a64)
         b64 = np.where(np.abs(b64) < inp.smallest_normal, 0.0, b64)
     special = _specials(a64, b64, c)
-    finite = np.isfinite
-    a_f = np.where(finite(a64), a64, 0.0)
-    b_f = np.where(finite(b64), b64, 0.0)
-    ea, sa, sign_a = _split(a_f, inp.emin)
-    eb, sb, sign_b = _split(b_f, inp.emin)
-    # significands carry 23 fraction bits, of which at most frac_in are used: drop the others
-    # from one operand (exact) and pre-scale so that every alignment shift is a right shift
-    f, frac_in = fma.fraction_bits, inp.mantissa_bits
-    lead = max(0, f - 2 * frac_in)
-    sa = sign_a * ((sa >> (_FP32_FRACTION - frac_in)) << lead)
-    sb = sign_b * (sb >> (_FP32_FRACTION - frac_in))
-    shift_in = 2 * frac_in + lead - f
-    k = a64.shape[1]
-    acc = np.where(finite(c), c, 0.0).astype(np.float64)
+    a_f = np.where(np.isfinite(a64), a64, 0.0)
+    b_f = np.where(np.isfinite(b64), b64, 0.0)
+    ea, eb = _exponents(a_f, inp.emin), _exponents(b_f, inp.emin)
     if fma.late_c and out.mantissa_bits != _FP32_FRACTION:
         raise ValueError(f"late_c is modelled for fp32 output only, got {out.name}")
+    acc = np.where(np.isfinite(c), c, 0.0).astype(np.float64)
     zero = np.zeros_like(acc)
-    for start in range(0, k, fma.group):
-        stop = min(start + fma.group, k)
-        operands = (ea[:, start:stop], sa[:, start:stop], eb[start:stop], sb[start:stop])
+    for start in range(0, a64.shape[1], fma.group):
+        part = slice(start, start + fma.group)
+        operands = (a_f[:, part], ea[:, part], b_f[part], eb[part])
         if fma.late_c:  # the group from +0, then one IEEE fp32 addition (nearest even)
             with np.errstate(over="ignore", invalid="ignore"):
-                part = _group(*operands, zero, fma, out, shift_in).astype(np.float32)
-                acc = (acc.astype(np.float32) + part).astype(np.float64)
+                group = _group(*operands, zero, fma, out).astype(np.float32)
+                acc = (acc.astype(np.float32) + group).astype(np.float64)
         else:
-            acc = _group(*operands, acc, fma, out, shift_in)
+            acc = _group(*operands, acc, fma, out)
     if special is not None:
         rows, cols, values = special
         acc[rows, cols] = values
