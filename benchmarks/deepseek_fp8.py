@@ -42,7 +42,10 @@ def main() -> None:
     rng = np.random.default_rng(2412)
     m = n = args.size
     print(f"outputs per K: {m}x{n}; load average {os.getloadavg()[0]:.2f}")
-    header = f"{'inputs':<8} {'K':>6} {'MAC':<18} {'max rel':>9} {'median rel':>11} {'max |e|/sum|ab|':>16}"
+    header = (
+        f"{'inputs':<8} {'K':>6} {'MAC':<18} {'max rel':>9} {'median rel':>11} "
+        f"{'max |e|/sum|ab|':>16}"
+    )
     print(header)
     print("-" * len(header))
     for kind in ("uniform", "normal"):
