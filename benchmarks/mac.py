@@ -11,6 +11,9 @@ that the load of a shared machine hits both alike; each keeps its best time. The
 reference time / mixprec time (higher is faster). Targets (issue 3): at 128x784x128,
 int8->int32 >= 0.75 and fp16->fp32 >= 0.7 of numpy's float32 speed; fp16->fp16 sequential >= 4
 (a quarter of the naive loop's time or less).
+* Tensor-core MACs (``fp8_e4m3->fp32:h100`` ...: the bit-accurate block-FMA models) against the
+  ideal MAC of the same inputs (exact products, fp32 BLAS); target (issue 14): the H100 FP8 MAC
+  at 128x784x128 in <= 0.5 s on one core (``OPENBLAS_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
@@ -166,16 +169,37 @@ def main() -> None:
         t, ref = race(lambda mac=mac, x=x, y=y: mac.matmul(x, y), references[ref_name], rounds)
         rows.append((f"{notation} sequential", f"{m}x{k}x{n}", t, ref_name, ref, target))
 
+    # tensor cores (bit-accurate block-FMA models) against the ideal MAC of the same inputs
+    a8 = rng.standard_normal((m, k)).astype(ml_dtypes.float8_e4m3fn)
+    b8 = rng.standard_normal((k, n)).astype(ml_dtypes.float8_e4m3fn)
+    ideal8 = MAC.parse("fp8_e4m3->fp32")
+    tensor_cores = [
+        ("fp8_e4m3->fp32:h100", a8, b8, "ideal fp8_e4m3->fp32", "<= 0.5 s"),
+        ("fp8_e4m3->fp32:h100:promote:128", a8, b8, "ideal fp8_e4m3->fp32", ""),
+        ("fp8_e4m3->fp32:b200", a8, b8, "ideal fp8_e4m3->fp32", ""),
+        ("bf16->fp32:h100", abf, bbf, "ideal bf16->fp32", ""),
+        ("fp16->fp32:v100", a16, b16, "ideal fp16->fp32", ""),
+    ]
+    for notation, x, y, ref_name, target in tensor_cores:
+        mac = MAC.parse(notation)
+        ideal = ideal8 if x is a8 else MAC.parse(ref_name.split()[1])
+        t, ref = race(
+            lambda mac=mac, x=x, y=y: mac.matmul(x, y),
+            lambda ideal=ideal, x=x, y=y: ideal.matmul(x, y),
+            rounds,
+        )
+        rows.append((notation, f"{m}x{k}x{n}", t, ref_name, ref, target))
+
     print()
     header = (
-        f"{'MAC':<24} {'shape':<15} {'mixprec ms':>11} {'reference':<22} {'ref ms':>9} "
+        f"{'MAC':<32} {'shape':<15} {'mixprec ms':>11} {'reference':<22} {'ref ms':>9} "
         f"{'ratio':>7}  target"
     )
     print(header)
     print("-" * len(header))
     for name, shape, t, ref_name, ref, target in rows:
         print(
-            f"{name:<24} {shape:<15} {t * 1e3:>11.3f} {ref_name:<22} {ref * 1e3:>9.3f} "
+            f"{name:<32} {shape:<15} {t * 1e3:>11.3f} {ref_name:<22} {ref * 1e3:>9.3f} "
             f"{ref / t:>7.2f}  {target}"
         )
     print("\nratio = reference time / mixprec time (higher is faster); best of N turns each.")
