@@ -12,7 +12,9 @@ A **serve** entry is one of, tried in this order:
    the MAC's input format (the preset of that name if there is one, such as ``int8`` or
    ``bf16``, else the bare format policy below) with that MAC as its forward MAC.
 3. a policy preset (``fp32``, ``bf16``, ``fp16``, ``fp8``, ``int8``, ...), served with its
-   forward roles (weights, activations, forward MAC, scaling).
+   forward roles (weights, activations, forward MAC, scaling); or a policy per layer,
+   ``BASE@LAYER=ENTRY...`` such as ``fp8@1=bf16@3=bf16`` (:mod:`mixprec.nn.layered`; checked
+   before the MAC form, since an entry may hold a MAC: ``fp32@2=int8->int16:wrap``).
 4. a format name (``fp8_e4m3``, ``fp8_e5m2``, ``e3m4``, ``int4``, ...) — weights and activations
    rounded to that format and multiplied exactly with float32 accumulation (``FMT->fp32``, order
    ``fast``). Float formats are used unscaled (a plain cast: values beyond the format's range
@@ -113,6 +115,14 @@ def parse_serve(text: str) -> ServeConfig:
                 f"{', '.join(schemes)} (write ptq:SCHEME)."
             )
         return ServeConfig(entry, "ptq", scheme=scheme)
+    if "@" in entry:  # a policy per layer, BASE@LAYER=ENTRY (mixprec.nn.layered)
+        from mixprec.nn.layered import LayerPolicy
+
+        try:
+            layered = LayerPolicy.parse(entry)
+        except ValueError as error:
+            raise ValueError(f"serve entry {text!r}: {error}") from None
+        return ServeConfig(entry, "policy", policy=layered)
     if "->" in entry:
         try:
             mac = MAC.parse(entry)

@@ -131,3 +131,32 @@ def test_layered_evaluate_equals_the_search_serving() -> None:
         reference = evaluate(model, split, policy=str(LayerPolicy.uniform(a)), batch_size=10)
         np.testing.assert_array_equal(s.correct, reference.predictions == split.labels)
         assert (s.accuracy, s.loss) == (reference.accuracy, reference.loss)
+
+
+def test_memory_shows_the_cost_per_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mixprec.cli import main
+    from mixprec.nn.cost import cost
+
+    policy = "fp8@1=bf16@3=int4"
+    assert main(["memory", "--policy", policy, "--no-measure", "--formats", "fp32", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["cost"][policy]["layers"]
+    assert [(c["weights"], c["activations"]) for c in layers] == [
+        ("bf16", "bf16"), ("fp8_e4m3", "fp8_e4m3"), ("int4", "int4")
+    ]  # fmt: skip
+    assert [c["weight_bytes"] for c in layers] == [
+        c.weight_bytes for c in cost((784, 128, 32, 10), ["bf16", "fp8", "int4"]).layers
+    ]
+    assert main(["memory", "--policy", policy, "--no-measure", "--formats", "fp32"]) == 0
+    assert "| 3 | 32x10 | int4 | int4 | 164 (160 + 4 + 0) |" in capsys.readouterr().out
+
+
+def test_a_serve_entry_may_be_a_policy_per_layer() -> None:
+    from mixprec.experiments.serve import check, parse_serve
+
+    config = parse_serve("fp8@1=bf16@3=int8->int16:wrap")
+    assert config.kind == "policy" and isinstance(config.policy, LayerPolicy)
+    assert config.policy.entry(3) == "int8->int16" and config.policy.entry(2) == "fp8"
+    with pytest.raises(ValueError, match="serve entry 'fp8@1=fp9'"):
+        check([], ["fp8@1=fp9"])
