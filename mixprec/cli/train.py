@@ -9,6 +9,7 @@ from mixprec.cli._checks import ensure_writable, save_or_keep
 from mixprec.cli.training import add_training_arguments, training_settings
 from mixprec.data import DATASETS, load
 from mixprec.nn import MLP, Policy, save
+from mixprec.nn.layered import parse_policy
 from mixprec.train import TrainConfig, TrainingInterrupted, train
 
 HELP = "train the book's MLP (784-128-32-10) under a precision policy and save it (.npz)"
@@ -19,8 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--data-dir", metavar="DIR", help="read the IDX files from DIR only")
     parser.add_argument(
-        "--policy", default="fp32", help=f"a preset: {', '.join(Policy.presets())} (default fp32)"
-    )
+        "--policy", default="fp32",
+        help=f"a preset ({', '.join(Policy.presets())}; default fp32) or a policy per layer, "
+        "BASE@LAYER=PRESET such as fp8@1=bf16@3=bf16",
+    )  # fmt: skip
     add_training_arguments(parser, "TrainConfig(): 10 epochs, batch 128, sgd, lr 0.05 for sgd "
                            "and 0.001 for adam, cosine, momentum 0.9, seed 0")  # fmt: skip
     parser.add_argument(
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch (or JSON), save; on Ctrl-C save what was learned."""
-    policy = Policy.preset(args.policy)
+    policy = parse_policy(args.policy)
     config = TrainConfig(**training_settings(args))  # checked before anything runs
     if config.epochs < 1:
         raise ValueError(

@@ -37,6 +37,7 @@ from mixprec._util.names import canonical
 from mixprec.formats import FORMATS, Format, IntFormat, get_format
 from mixprec.mac import MAC
 from mixprec.nn import Policy
+from mixprec.nn.layered import LayerPolicy
 from mixprec.quant import SCHEMES
 
 __all__ = [
@@ -65,7 +66,7 @@ class ServeConfig:
 
     text: str
     kind: str
-    policy: Policy | None = None
+    policy: Policy | LayerPolicy | None = None
     scheme: str | None = None
 
     def __str__(self) -> str:
@@ -116,8 +117,6 @@ def parse_serve(text: str) -> ServeConfig:
             )
         return ServeConfig(entry, "ptq", scheme=scheme)
     if "@" in entry:  # a policy per layer, BASE@LAYER=ENTRY (mixprec.nn.layered)
-        from mixprec.nn.layered import LayerPolicy
-
         try:
             layered = LayerPolicy.parse(entry)
         except ValueError as error:
@@ -152,17 +151,22 @@ def parse_serve(text: str) -> ServeConfig:
     )
 
 
-def serve_policy(text: str) -> Policy | None:
+def serve_policy(text: str) -> Policy | LayerPolicy | None:
     """The serving policy of a serve entry (``None`` for ``ptq:``; see ``parse_serve``)."""
     return parse_serve(text).policy
 
 
-def train_policy(text: str) -> Policy:
-    """The policy of a train entry: a trainable preset.
+def train_policy(text: str) -> Policy | LayerPolicy:
+    """The policy of a train entry: a trainable preset, or one per layer (``fp8@1=bf16``).
 
     Raises:
         ValueError: not a preset, or a serving-only preset; the message lists the choices.
     """
+    if "@" in text:
+        layered = LayerPolicy.parse(text)
+        for entry in (layered.base, *layered.overrides.values()):
+            train_policy(entry)  # each entry a trainable preset
+        return layered
     preset = _preset_key(text)
     trainable = [name for name in _presets() if Policy.preset(name).trainable]
     if preset is None:
@@ -191,9 +195,10 @@ def train_cost(text: str) -> float:
     gaps at the end. An entry that does not resolve costs 1.
     """
     try:
-        policy = train_policy(text)
+        given = train_policy(text)
     except ValueError:
         return 1.0
+    policy = given if isinstance(given, Policy) else Policy.preset(given.base)  # its base's
     formats = ("weights", "activations", "gradients", "updates")
     macs = ("forward_mac", "input_grad_mac", "weight_grad_mac")
     cost = 1.0 + sum(getattr(policy, role).name != "fp32" for role in formats)

@@ -32,6 +32,7 @@ import numpy as np
 
 from mixprec._util.files import atomic_write
 from mixprec._util.version import __version__
+from mixprec.nn.layered import LayerPolicy, parse_policy
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy
 
@@ -116,7 +117,7 @@ class _Recorded(Protocol):
 def save(
     model: object,
     path: str | os.PathLike[str],
-    policy: Policy | str | None = None,
+    policy: Policy | LayerPolicy | str | None = None,
     history: _Recorded | dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     kinds: Mapping[str, FileKind] = KINDS,
@@ -126,7 +127,8 @@ def save(
     Args:
         model: an ``MLP`` (or a model of another of ``kinds``).
         path: the file to write (replaced if it exists; its directory must exist).
-        policy: the policy the model was trained under (stored as its fields and ``str``).
+        policy: the policy the model was trained under, a ``Policy``, a preset or a policy per
+            layer (stored as its fields and ``str``).
         history: a ``History`` (or anything with ``as_dict()``, or a JSON-ready dict).
         metadata: more JSON-ready entries.
         kinds: the kinds of model known (``mixprec.quant.save`` passes the quantized one too).
@@ -151,9 +153,12 @@ def save(
     meta: dict[str, Any] = {**getattr(model, "metadata", {}), **(metadata or {})}
     meta["mixprec_version"] = __version__
     if policy is not None:
-        p = Policy.preset(policy)
+        p = parse_policy(policy)
         meta["policy"] = str(p)
-        meta["policy_fields"] = p.as_dict()
+        if isinstance(p, LayerPolicy):  # its string is its whole definition
+            meta["policy_fields"] = {"base": p.base, "overrides": p.overrides}
+        else:
+            meta["policy_fields"] = p.as_dict()
     if history is not None:
         meta["history"] = history if isinstance(history, dict) else history.as_dict()
     arrays = writer(model)

@@ -9,17 +9,21 @@ weight, activation and gradient tensor is rounded to its role's format (see
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixprec.nn.compiled import Numerics, Scaled
 from mixprec.nn.layers import affine_backward, affine_forward, relu_backward, relu_forward
 
+if TYPE_CHECKING:
+    from mixprec.nn.layered_numerics import LayeredNumerics
+
 __all__ = ["backward", "forward"]
 
 
 def forward(
-    numerics: Numerics,
+    numerics: Numerics | LayeredNumerics,
     weights: list[Scaled],
     biases: list[np.ndarray | None],
     x: np.ndarray | None,
@@ -50,7 +54,7 @@ def forward(
 
 
 def backward(
-    numerics: Numerics,
+    numerics: Numerics | LayeredNumerics,
     weights: list[Scaled],
     has_bias: list[bool],
     inputs: list[Scaled],

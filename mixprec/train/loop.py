@@ -36,6 +36,8 @@ from mixprec._util.progress import progress_bar
 from mixprec.data import Dataset, Split
 from mixprec.nn.compiled import Rounder, Scaled, tensor_scale
 from mixprec.nn.evaluate import evaluate
+from mixprec.nn.layered import LayerPolicy
+from mixprec.nn.layered_numerics import LayerRounders
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy
 from mixprec.train.config import TrainConfig, resolve
@@ -143,7 +145,7 @@ def _epoch(
 def train(
     model: MLP,
     data: Dataset | Split,
-    policy: Policy | str | None = None,
+    policy: Policy | LayerPolicy | str | None = None,
     *,
     config: TrainConfig | None = None,
     progress: bool = True,
@@ -155,7 +157,8 @@ def train(
     Args:
         model: the model; its parameters are updated in place (see :class:`Trainer`).
         data: a ``Dataset`` (its ``train`` split is learned) or a training ``Split``.
-        policy: a ``Policy`` or preset name (default ``"fp32"``).
+        policy: a ``Policy``, a preset name (default ``"fp32"``) or a policy per layer
+            (``"fp8@1=bf16@3=bf16"``, see :class:`mixprec.train.Trainer`).
         config: the training settings (default ``TrainConfig()``: 10 epochs, batch 128, SGD
             with momentum 0.9, lr 0.05, cosine schedule, seed 0; see the module docstring).
         progress: show a tqdm bar (none when tqdm is not installed).
@@ -185,7 +188,7 @@ def train(
 def train_epochs(
     model: MLP,
     data: Dataset | Split,
-    policy: Policy | str | None = None,
+    policy: Policy | LayerPolicy | str | None = None,
     *,
     config: TrainConfig | None = None,
     progress: bool = True,
@@ -213,10 +216,11 @@ def train_epochs(
     shuffle_rng, rounding_rng = np.random.default_rng(config.seed).spawn(2)
     trainer = Trainer(model, policy, config.optimizer, lr, config.momentum, rounding_rng)
     history = History(
-        policy=str(trainer.policy), config=config, sizes=model.sizes, n_train=len(split)
+        policy=str(trainer.layer_policy), config=config, sizes=model.sizes, n_train=len(split)
     )
     steps = -(-len(split) // batch_size)
-    inputs = _Inputs(split.images, trainer.numerics.activations)
+    first = trainer.numerics.activations  # layer 1's input rounder rounds the images
+    inputs = _Inputs(split.images, first.at(1) if isinstance(first, LayerRounders) else first)
     try:
         with InterruptGuard() as guard:
             trainer.interrupts = guard
@@ -227,7 +231,7 @@ def train_epochs(
                 _epoch(trainer, history, inputs, split.labels, shuffle_rng, batch_size, bar)
                 if evaluation_split is not None:
                     start = time.perf_counter()
-                    result = evaluate(model, evaluation_split, trainer.policy)
+                    result = evaluate(model, evaluation_split, trainer.layer_policy)
                     history.eval_seconds.append(time.perf_counter() - start)
                     history.accuracy.append(result.accuracy)
                     history.eval_loss.append(result.loss)

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.nn.compiled import Numerics, Rounder, Scaled
+from mixprec.nn.compiled import Rounder, Scaled
+from mixprec.nn.layered import LayerPolicy, entry_policy, parse_policy
+from mixprec.nn.layered_numerics import LayerRounders, make_numerics, parameter_layers
 from mixprec.nn.layers import softmax_cross_entropy
 from mixprec.nn.model import MLP
 from mixprec.nn.passes import backward, forward
@@ -107,7 +109,9 @@ class Trainer:
     Args:
         model: the model; its parameters are updated in place. Without master weights they are
             first rounded into the weight format.
-        policy: a ``Policy`` or preset name (default ``"fp32"``).
+        policy: a ``Policy``, a preset name (default ``"fp32"``), or a policy per layer (a
+            ``LayerPolicy`` or its string, ``"fp8@1=bf16@3=bf16"``): each layer's roles from its
+            entry, the master weights, loss scaling and update rounding from the base entry.
         optimizer: ``"sgd"``, ``"adam"`` or an ``Optimizer``.
         lr: learning rate; ``None``: 0.05 for ``"sgd"``, 0.001 for ``"adam"``, an
             ``Optimizer``'s own (``mixprec.train.optimizers.default_lr``). ``train`` changes it
@@ -129,21 +133,30 @@ class Trainer:
     def __init__(
         self,
         model: MLP,
-        policy: Policy | str | None = None,
+        policy: Policy | LayerPolicy | str | None = None,
         optimizer: str | Optimizer = "sgd",
         lr: float | None = None,
         momentum: float = 0.9,
         seed: int | np.random.Generator = 0,
         count_events: bool = True,
     ) -> None:
-        self.policy = Policy.preset(policy if policy is not None else "fp32")
-        if not self.policy.trainable:
+        self.layer_policy = parse_policy(policy if policy is not None else "fp32")
+        given = self.layer_policy
+        self.policy = given if isinstance(given, Policy) else entry_policy(given.base)
+        layer_policies = (
+            [given.layer(i) for i in range(1, model.n_layers + 1)]
+            if isinstance(given, LayerPolicy)
+            else [self.policy]
+        )
+        if not all(p.trainable for p in layer_policies):
             raise ValueError(
-                f"policy {self.policy} is for serving only; train with another policy (e.g. "
-                f"'fp32' or 'bf16') and evaluate the trained model with policy={str(self.policy)!r}"
+                f"policy {given} is for serving only; train with another policy (e.g. 'fp32', "
+                f"'bf16' or 'fp8@1=bf16') and evaluate the trained model with "
+                f"policy={str(given)!r}"
             )
         self.model = model
-        self.numerics = Numerics(self.policy, count_events=count_events)
+        self.numerics = make_numerics(given, model.n_layers, count_events)
+        self._layers = parameter_layers([b is not None for b in model.biases])
         self.rng = np.random.default_rng(seed)
         self.optimizer = make_optimizer(
             optimizer, [p.shape for p in model.parameters()], lr, momentum
@@ -156,11 +169,13 @@ class Trainer:
         self.steps_ = 0
         self.skipped_steps_ = 0
         weights = self.numerics.weights
-        self._into_weights = None  # rounds updated weights that have no master copy
-        if not (self.has_master or weights.is_identity):
-            self._into_weights = Rounder(weights.fmt, "weights", "saturate", weights.per_tensor)
-            for p in model.parameters():
-                p[...] = self._into_weights.values(p)
+        self._into_weights: Rounder | LayerRounders | None = None  # rounds updated weights
+        if not (self.has_master or weights.is_identity):  # that have no master copy
+            parts = weights.parts if isinstance(weights, LayerRounders) else [weights]
+            made = [Rounder(r.fmt, "weights", "saturate", r.per_tensor) for r in parts]
+            self._into_weights = LayerRounders(made) if len(made) > 1 else made[0]
+            for p, layer in zip(model.parameters(), self._layers, strict=True):
+                p[...] = self._into_weights.values(p, layer)
 
     def step(
         self, x: np.ndarray | None, labels: np.ndarray, x_rounded: Scaled | None = None
@@ -206,10 +221,10 @@ class Trainer:
         """Add the (rounded) updates to the master weights, or round them into the weights."""
         rounder, into_weights = self.numerics.updates, self._into_weights
         rounding = self.policy.update_rounding
-        for p, u in zip(self.model.parameters(), updates, strict=True):
+        for p, u, layer in zip(self.model.parameters(), updates, self._layers, strict=True):
             if not rounder.is_identity:
-                u = rounder.values(u)
+                u = rounder.values(u, layer)
             if into_weights is not None:
-                p[...] = into_weights.values(p + u, rounding=rounding, rng=self.rng)
+                p[...] = into_weights.values(p + u, layer, rounding=rounding, rng=self.rng)
             else:
                 p += u
