@@ -79,10 +79,9 @@ def _unknown(text: str) -> ValueError:
     close = difflib.get_close_matches(text.lower(), [*Policy.presets(), *FORMATS], n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ValueError(
-        f"unknown policy entry {text!r}.{hint} An entry is a preset "
-        f"({', '.join(Policy.presets())}), a format name (fp8_e4m3, int4, ...; `mixprec formats` "
-        "lists them) or a MAC such as int8->int16:wrap; per layer: BASE@LAYER=ENTRY, e.g. "
-        "fp8@1=bf16@3=bf16."
+        f"unknown policy entry {text!r}.{hint} Presets: {', '.join(Policy.presets())}; or a "
+        "format name (fp8_e4m3, int4, ...; `mixprec formats` lists them), or a MAC such as "
+        "int8->int16:wrap; per layer: BASE@LAYER=ENTRY, e.g. fp8@1=bf16@3=bf16."
     )
 
 
