@@ -37,12 +37,13 @@ from mixprec.nn.model import BOOK_SIZES, MLP, Init
 from mixprec.nn.modelfile import FORMAT_VERSION, load, read_metadata, save
 from mixprec.nn.passes import backward, forward
 from mixprec.nn.policy import LossScaling, MasterWeights, Policy, Scaling
+from mixprec.nn.spec import Granularity, TensorSpec
 
 __all__ = [
-    "BOOK_SIZES", "FORMAT_VERSION", "MLP", "Counts", "Evaluation", "Events", "Init",
-    "LossScaling", "MasterWeights", "MemoryReport", "MemoryRow", "Policy", "PolicyServing",
-    "RoundingStats", "Scaling", "Servable", "Served", "affine_backward", "affine_forward",
-    "backward", "counts", "evaluate", "forward", "image_batch", "load", "log_softmax", "memory",
-    "predict", "read_metadata", "relu_backward", "relu_forward", "save", "softmax",
-    "softmax_cross_entropy", "tensor_scale",
+    "BOOK_SIZES", "Counts", "Evaluation", "Events", "FORMAT_VERSION", "Granularity", "Init",
+    "LossScaling", "MLP", "MasterWeights", "MemoryReport", "MemoryRow", "Policy", "PolicyServing",
+    "RoundingStats", "Scaling", "Servable", "Served", "TensorSpec", "affine_backward",
+    "affine_forward", "backward", "counts", "evaluate", "forward", "image_batch", "load",
+    "log_softmax", "memory", "predict", "read_metadata", "relu_backward", "relu_forward", "save",
+    "softmax", "softmax_cross_entropy", "tensor_scale",
 ]  # fmt: skip

@@ -52,7 +52,8 @@ from mixprec.formats.fast import fits_float32
 from mixprec.formats.spec import Overflow, Rounding, as_rounding
 from mixprec.mac import MAC, MacStats
 from mixprec.mac.unit import OrderKind
-from mixprec.nn.policy import Policy, Scaling
+from mixprec.nn.policy import Policy
+from mixprec.nn.spec import Granularity
 
 __all__ = [
     "MAC_ROLES",
@@ -359,16 +360,22 @@ class Numerics:
         self.policy = policy
         self.count_events = count_events
         self.events = Events()
-        per_tensor = policy.scaling is Scaling.PER_TENSOR
         sink = self.events if count_events else None
+        specs = policy.specs()
 
-        def rounder(fmt: Any, role: str, overflow: str, scaled: bool) -> Rounder:
-            return Rounder(fmt, role, overflow, scaled, sink)
+        def rounder(role: str) -> Rounder:
+            spec = specs[role]
+            if spec.scaling not in (Granularity.NONE, Granularity.PER_TENSOR):
+                raise ValueError(
+                    f"{role}: {spec.scaling.value} scaling is not served by the float path; "
+                    "use 'none' or 'per_tensor' (per-channel schemes: mixprec.quant)"
+                )
+            return Rounder(spec.format, role, spec.overflow.value, spec.is_scaled, sink)
 
-        self.weights = rounder(policy.weights, "weights", "saturate", per_tensor)
-        self.activations = rounder(policy.activations, "activations", "saturate", per_tensor)
-        self.gradients = rounder(policy.gradients, "gradients", "inf", per_tensor)
-        self.updates = rounder(policy.updates, "updates", "saturate", False)
+        self.weights = rounder("weights")
+        self.activations = rounder("activations")
+        self.gradients = rounder("gradients")
+        self.updates = rounder("updates")
         self.updates.events = None  # updates are rounded in the optimizer step, uncounted
         self.macs: dict[str, MAC] = {
             "forward": policy.forward_mac,  # type: ignore[dict-item]

@@ -75,8 +75,9 @@ from typing import Any
 
 from mixprec._util.choice import as_choice
 from mixprec._util.names import canonical
-from mixprec.formats import FP32, Format, IntFormat, Rounding, get_format
+from mixprec.formats import FP32, Format, IntFormat, Overflow, Rounding, get_format
 from mixprec.mac import MAC
+from mixprec.nn.spec import Granularity, TensorSpec
 
 __all__ = ["LossScaling", "MasterWeights", "Policy", "Scaling"]
 
@@ -116,6 +117,15 @@ def _mac(value: object, field: str) -> MAC:
 
 
 _ROLES_FORMATS = ("weights", "activations", "gradients", "updates")
+
+#: The overflow of each tensor role: gradients overflow to inf, as an IEEE cast, so that loss
+#: scaling sees an overflow as inf or NaN; the others saturate.
+ROLE_OVERFLOW = {
+    "weights": Overflow.SATURATE, "activations": Overflow.SATURATE, "gradients": Overflow.INF,
+    "updates": Overflow.SATURATE,
+}  # fmt: skip
+#: The roles that ``scaling="per_tensor"`` scales (an update is added to the weights unscaled).
+SCALED_ROLES = ("weights", "activations", "gradients")
 _ROLES_MACS = ("forward_mac", "input_grad_mac", "weight_grad_mac")
 
 
@@ -244,6 +254,30 @@ class Policy:
             if mac is not None
         }
         return self.replace(**changes)
+
+    # -- tensor specs ----------------------------------------------------------------------------
+    def specs(self, layer: int | None = None) -> dict[str, TensorSpec]:
+        """The :class:`~mixprec.nn.spec.TensorSpec` of each tensor role.
+
+        Args:
+            layer: the layer (1-based) whose specs are wanted; ``None`` for the policy's default.
+                Every layer has the default specs today; per-layer overrides resolve here.
+
+        Returns:
+            ``{"weights": ..., "activations": ..., "gradients": ..., "updates": ...}``.
+        """
+        per_tensor = self.scaling is Scaling.PER_TENSOR
+        return {
+            role: TensorSpec(
+                format=getattr(self, role),
+                scaling=(
+                    Granularity.PER_TENSOR if per_tensor and role in SCALED_ROLES
+                    else Granularity.NONE
+                ),
+                overflow=ROLE_OVERFLOW[role],
+            )
+            for role in _ROLES_FORMATS
+        }  # fmt: skip
 
     # -- description -----------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:

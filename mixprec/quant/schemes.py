@@ -35,9 +35,12 @@ from mixprec.formats import (
     FloatFormat,
     Format,
     IntFormat,
+    Overflow,
+    Rounding,
     get_format,
 )
 from mixprec.nn.cost import SCALE_BYTES, LayerPrecision
+from mixprec.nn.spec import Granularity, TensorSpec
 
 __all__ = ["SCHEMES", "Scheme", "scheme_precision"]
 
@@ -95,6 +98,64 @@ class Scheme:
                 "with the same fp8 activations (symmetric), or activations=None (weight-only)"
             )
 
+    @classmethod
+    def from_specs(
+        cls,
+        name: str,
+        weights: TensorSpec,
+        activations: TensorSpec | None,
+        symmetric_activations: bool = True,
+    ) -> Scheme:
+        """A scheme from the :class:`~mixprec.nn.TensorSpec` of its weights and layer inputs.
+
+        Args:
+            name: the scheme's name.
+            weights: per-tensor or per-channel scaling, saturating, round-to-nearest-even.
+            activations: per-tensor scaling, saturating, round-to-nearest-even; or ``None``
+                (weight-only: float32 inputs).
+            symmetric_activations: zero point 0 (else one per tensor; int8 only).
+
+        Raises:
+            ValueError: a spec the quantized model cannot serve as declared (other scaling,
+                overflow or rounding), or a combination :class:`Scheme` refuses.
+        """
+        allowed: dict[str, tuple[Granularity, ...]] = {
+            "weights": (Granularity.PER_TENSOR, Granularity.PER_CHANNEL),
+            "activations": (Granularity.PER_TENSOR,),
+        }
+        for role, spec in (("weights", weights), ("activations", activations)):
+            if spec is None:
+                continue
+            if (
+                spec.scaling not in allowed[role]
+                or spec.overflow is not Overflow.SATURATE
+                or spec.rounding is not Rounding.NEAREST_EVEN
+            ):
+                raise ValueError(
+                    f"Scheme {name!r}: {role} {spec!r} cannot be served as declared; "
+                    f"quantized {role} use scaling {' or '.join(g.value for g in allowed[role])}, "
+                    "overflow 'saturate' and rounding 'nearest_even'"
+                )
+        return cls(
+            name=name, weights=weights.format,
+            per_channel=weights.scaling is Granularity.PER_CHANNEL,
+            activations=None if activations is None else activations.format,
+            symmetric_activations=symmetric_activations,
+        )  # fmt: skip
+
+    @property
+    def weight_spec(self) -> TensorSpec:
+        """The weights' :class:`~mixprec.nn.TensorSpec`."""
+        scaling = Granularity.PER_CHANNEL if self.per_channel else Granularity.PER_TENSOR
+        return TensorSpec(format=self.weights, scaling=scaling)
+
+    @property
+    def activation_spec(self) -> TensorSpec | None:
+        """The layer inputs' :class:`~mixprec.nn.TensorSpec` (``None``: weight-only)."""
+        if self.activations is None:
+            return None
+        return TensorSpec(format=self.activations, scaling=Granularity.PER_TENSOR)
+
     @property
     def is_integer(self) -> bool:
         """int8 weights and activations: the integer-only serving path exists."""
@@ -129,20 +190,25 @@ class Scheme:
 
 
 def _schemes() -> dict[str, Scheme]:
+    """The shipped schemes, each built from the specs of its weights and inputs."""
+    tensor, channel = Granularity.PER_TENSOR, Granularity.PER_CHANNEL
     out: dict[str, Scheme] = {}
-    for granularity in ("per-tensor", "per-channel"):
+    for label, granularity in (("per-tensor", tensor), ("per-channel", channel)):
         for suffix, symmetric in (("", True), ("-asym", False)):
-            name = f"int8-{granularity}{suffix}"
-            out[name] = Scheme(
-                name=name, weights=INT8, per_channel=granularity == "per-channel",
-                activations=INT8, symmetric_activations=symmetric,
+            name = f"int8-{label}{suffix}"
+            out[name] = Scheme.from_specs(
+                name, TensorSpec(format=INT8, scaling=granularity),
+                TensorSpec(format=INT8, scaling=tensor), symmetric,
             )  # fmt: skip
     for fmt in (FP8_E4M3, FP8_E5M2):
-        for suffix, per_channel in (("", False), ("-per-channel", True)):
+        for suffix, granularity in (("", tensor), ("-per-channel", channel)):
             name = f"{fmt.name}{suffix}"
-            out[name] = Scheme(name=name, weights=fmt, per_channel=per_channel, activations=fmt)
-    out["int4-weight-only"] = Scheme(
-        name="int4-weight-only", weights=INT4, per_channel=True, activations=None
+            out[name] = Scheme.from_specs(
+                name, TensorSpec(format=fmt, scaling=granularity),
+                TensorSpec(format=fmt, scaling=tensor),
+            )  # fmt: skip
+    out["int4-weight-only"] = Scheme.from_specs(
+        "int4-weight-only", TensorSpec(format=INT4, scaling=channel), None
     )
     return out
 
