@@ -28,10 +28,10 @@ from collections.abc import Callable
 if __name__ == "__main__" and "--blas-threads" in sys.argv:  # before numpy loads OpenBLAS
     os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
 
-import ml_dtypes  # noqa: E402
-import numpy as np  # noqa: E402
+import ml_dtypes
+import numpy as np
 
-from mixprec.mac import MAC  # noqa: E402
+from mixprec.mac import MAC
 
 
 def race(

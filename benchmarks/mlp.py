@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import plain_mlp  # noqa: E402
+import plain_mlp
 
-import mixprec  # noqa: E402
-from mixprec.data import load  # noqa: E402
-from mixprec.nn import MLP  # noqa: E402
-from mixprec.train import History, train_epochs  # noqa: E402
+import mixprec
+from mixprec.data import load
+from mixprec.nn import MLP
+from mixprec.train import History, train_epochs
 
 TARGETS = {"fp32": (1.3, 0.0), "bf16": (2.5, 0.5), "fp16-amp": (3.0, 0.5), "fp8": (3.0, 1.5)}
 

@@ -24,7 +24,18 @@ _BLOCK = 4096  # rows normalized at a time by the "book" method (bounds the floa
 
 
 class Normalization(str, enum.Enum):
-    """How pixels (uint8, 0..255) become model inputs; see ``load`` for the exact formulas."""
+    """How pixels (uint8, 0..255) become model inputs, with ``x`` = pixel / 255 in [0, 1].
+
+    - ``"standard"`` (default): ``(x - mean) / std`` with ``mean`` and ``std`` one number each,
+      the mean and standard deviation of every pixel of every training image (validation
+      examples excluded). The training images then have mean 0 and standard deviation 1 as a
+      whole. ``std`` is taken as 1 if all training pixels are equal.
+    - ``"unit"``: ``x`` alone.
+    - ``"book"``: each image on its own, ``(x - x.mean()) / norm(x - x.mean())``: mean 0 and
+      L2 norm 1, the book's "zero mean and unit norm". A constant image becomes all zeros.
+
+    Each value is computed in float64 and rounded once to float32.
+    """
 
     STANDARD = "standard"
     UNIT = "unit"
@@ -167,6 +178,39 @@ def _pixel_moments(pixels: np.ndarray) -> tuple[float, float]:
     return mean, std if std > 0 else 1.0
 
 
+def _read_files(
+    info: DatasetInfo, data_dir: str | os.PathLike[str] | None, download: bool
+) -> tuple[Path, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """The directory of the dataset's files (downloaded if allowed) and its two splits."""
+    directory = find(info.name, data_dir)
+    if directory is None:
+        if data_dir is not None or not download:
+            raise DataNotFoundError(how_to_get(info.name, data_dir))
+        directory = download_files(info.name)
+    files = dataset_files(directory)
+    if files is None:  # removed between finding and reading
+        raise DataNotFoundError(how_to_get(info.name, data_dir))
+    check_files(info.name, files)
+    train = _read_split(files, "train", info)
+    test = _read_split(files, "test", info)
+    if train[0].shape[1:] != test[0].shape[1:]:
+        raise ValueError(
+            f"{directory}: train images are {train[0].shape[1:]} but test images are "
+            f"{test[0].shape[1:]}; both splits must have one image shape."
+        )
+    return Path(directory), train, test
+
+
+def _holdout(
+    n_train: int, n_validation: int, seed: int | np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation examples, each in the file's order."""
+    if seed is None:
+        return np.arange(n_train - n_validation), np.arange(n_train - n_validation, n_train)
+    order = np.random.default_rng(seed).permutation(n_train)
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+
 def load(
     name: str = "fashion-mnist",
     data_dir: str | os.PathLike[str] | None = None,
@@ -181,17 +225,7 @@ def load(
     ``$MIXPREC_DATA``, the cache, Debian's package). When they are nowhere, ``data_dir`` is not
     given and ``download`` is true, they are downloaded into the cache first.
 
-    Normalization, with ``x`` = pixel / 255 in [0, 1]:
-
-    - ``"standard"`` (default): ``(x - mean) / std`` with ``mean`` and ``std`` one number each,
-      the mean and standard deviation of every pixel of every training image (validation
-      examples excluded). The training images then have mean 0 and standard deviation 1 as a
-      whole. ``std`` is taken as 1 if all training pixels are equal.
-    - ``"unit"``: ``x`` alone.
-    - ``"book"``: each image on its own, ``(x - x.mean()) / norm(x - x.mean())``: mean 0 and
-      L2 norm 1, the book's "zero mean and unit norm". A constant image becomes all zeros.
-
-    Each value is computed in float64 and rounded once to float32.
+    Normalization: see :class:`Normalization`.
 
     Args:
         name: ``"fashion-mnist"`` (or ``"fashion_mnist"``) or ``"mnist"``.
@@ -225,31 +259,12 @@ def load(
     """
     info = dataset_info(name)
     method = as_choice(Normalization, normalize, "normalization")
-    directory = find(info.name, data_dir)
-    if directory is None:
-        if data_dir is not None or not download:
-            raise DataNotFoundError(how_to_get(info.name, data_dir))
-        directory = download_files(info.name)
-    files = dataset_files(directory)
-    if files is None:  # removed between finding and reading
-        raise DataNotFoundError(how_to_get(info.name, data_dir))
-    check_files(info.name, files)
-    train_images, train_labels = _read_split(files, "train", info)
-    test_images, test_labels = _read_split(files, "test", info)
-    if train_images.shape[1:] != test_images.shape[1:]:
-        raise ValueError(
-            f"{directory}: train images are {train_images.shape[1:]} but test images are "
-            f"{test_images.shape[1:]}; both splits must have one image shape."
-        )
+    directory, (train_images, train_labels), (test_images, test_labels) = _read_files(
+        info, data_dir, download
+    )
     n_train = len(train_labels)
     n_validation = _validation_count(validation, n_train)
-    if seed is None:
-        train_index = np.arange(n_train - n_validation)
-        validation_index = np.arange(n_train - n_validation, n_train)
-    else:
-        order = np.random.default_rng(seed).permutation(n_train)
-        validation_index = np.sort(order[:n_validation])
-        train_index = np.sort(order[n_validation:])
+    train_index, validation_index = _holdout(n_train, n_validation, seed)
     train_pixels = train_images.reshape(n_train, -1)
     if n_validation:
         validation_pixels = train_pixels[validation_index]

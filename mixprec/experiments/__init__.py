@@ -44,7 +44,7 @@ from mixprec.experiments.runner import (
     run_sweep,
 )
 from mixprec.experiments.serve import ServeConfig, check, parse_serve, serve_policy, train_policy
-from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts
+from mixprec.experiments.significance import McNemar, mcnemar, mcnemar_counts
 from mixprec.experiments.store import ResultStore, decode_bits, encode_bits, record_key
 from mixprec.experiments.sweep import (
     Cell,

@@ -7,7 +7,7 @@ One row per (train policy, serve configuration), over the seeds present:
   baseline is the model trained at fp32 and served at fp32 (``baseline="fp32/fp32"``).
 - ``p``: McNemar's test of the row against the baseline on the same test images, **pooled**: the
   discordant pairs (``b``: baseline right, row wrong; ``c``: the reverse) are summed over the
-  seeds that have both, then tested once (``mixprec.experiments.stats``). Stars mark
+  seeds that have both, then tested once (``mixprec.experiments.significance``). Stars mark
   ``p < 0.05`` (*), ``< 0.01`` (**), ``< 0.001`` (***), with no correction for the number of
   rows compared. ``sig`` counts the seeds whose own test gives ``p < 0.05``.
   For a row with another train policy the test compares the classifiers actually trained; it
@@ -37,7 +37,7 @@ import numpy as np
 
 from mixprec._util.files import atomic_write_text
 from mixprec.experiments.plot import PLOT_EXTRA_MESSAGE, plot_accuracy
-from mixprec.experiments.stats import McNemar, mcnemar, mcnemar_counts, mean_std
+from mixprec.experiments.significance import McNemar, mcnemar, mcnemar_counts, mean_std
 from mixprec.experiments.store import decode_bits
 
 __all__ = [

@@ -21,6 +21,7 @@ from typing import Any
 from mixprec._util.errors import describe_os_error
 from mixprec._util.files import atomic_write_text
 from mixprec._util.progress import progress_bar
+from mixprec.experiments.cell import run_cell
 from mixprec.experiments.dataset import resolve_dataset
 from mixprec.experiments.directory import (
     load_trained,
@@ -32,7 +33,7 @@ from mixprec.experiments.directory import (
 )
 from mixprec.experiments.executors import Executor, LocalExecutor, Outcome
 from mixprec.experiments.report import Reports, Row, summarize, write_reports
-from mixprec.experiments.serve import train_cost
+from mixprec.experiments.serve import check, train_cost
 from mixprec.experiments.store import ResultStore, StoreProblem
 from mixprec.experiments.sweep import Cell, CellOutput, Sweep
 
@@ -133,12 +134,8 @@ def run_sweep(
     started = time.perf_counter()
     say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     if check_names:
-        from mixprec.experiments.serve import check
-
         check(sweep.train, sweep.serve)
     sweep = resolve_dataset(sweep, echo=say, progress=progress, require=cell_fn is None)
-    from mixprec.experiments.cell import run_cell
-
     run = cell_fn if cell_fn is not None else run_cell
     directory = Path(out) if out is not None else default_out(sweep)
     store = ResultStore(directory)

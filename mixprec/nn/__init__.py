@@ -13,7 +13,7 @@ True
 104928
 """
 
-from mixprec.nn.compiled import Events, RoundingStats, tensor_scale
+from mixprec.nn.compiled import tensor_scale
 from mixprec.nn.evaluate import (
     Evaluation,
     PolicyServing,
@@ -23,6 +23,7 @@ from mixprec.nn.evaluate import (
     image_batch,
     predict,
 )
+from mixprec.nn.events import Events, RoundingStats
 from mixprec.nn.layers import (
     affine_backward,
     affine_forward,

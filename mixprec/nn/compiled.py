@@ -33,8 +33,8 @@ round to zero).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,23 +52,11 @@ from mixprec.formats.fast import fits_float32
 from mixprec.formats.spec import Overflow, Rounding, as_rounding
 from mixprec.mac import MAC, MacStats
 from mixprec.mac.unit import OrderKind
+from mixprec.nn.events import Events, RoundingStats
 from mixprec.nn.policy import Policy
 from mixprec.nn.spec import Granularity
 
-__all__ = [
-    "MAC_ROLES",
-    "TENSOR_ROLES",
-    "Events",
-    "Numerics",
-    "Rounder",
-    "RoundingStats",
-    "Scaled",
-    "runs_as_blas",
-    "tensor_scale",
-]
-
-MAC_ROLES = ("forward", "input_grad", "weight_grad")
-TENSOR_ROLES = ("weights", "activations", "gradients")
+__all__ = ["Numerics", "Rounder", "Scaled", "runs_as_blas", "tensor_scale"]
 
 
 class Scaled(NamedTuple):
@@ -78,7 +66,7 @@ class Scaled(NamedTuple):
     scale: float
 
     @property
-    def T(self) -> Scaled:  # noqa: N802 (numpy's name)
+    def T(self) -> Scaled:
         """The transpose, same scale (so the layers can write ``x.T``)."""
         return Scaled(self.values.T, self.scale)
 
@@ -118,64 +106,8 @@ def _scale(fmt: Format, fmax: float, amax: float) -> float:
     return math.ldexp(1.0, exponent - 1)
 
 
-@dataclass(frozen=True)
-class RoundingStats:
-    """Events of rounding tensors to a role's format (summable with ``+``)."""
-
-    saturations: int = 0
-    overflows: int = 0
-    flushes: int = 0
-
-    def __add__(self, other: RoundingStats) -> RoundingStats:
-        return RoundingStats(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
-        )
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
 _NO_ROUNDING_EVENT = RoundingStats()
 _NO_MAC_EVENT = MacStats()
-
-
-class Events:
-    """Event counters summed per (layer, role); layers count from 1."""
-
-    def __init__(self) -> None:
-        self.by_layer: dict[tuple[int, str], Any] = {}
-
-    def add(self, layer: int, role: str, stats: Any) -> None:
-        """Add ``stats`` (a ``MacStats`` or ``RoundingStats``) to the count of (layer, role)."""
-        key = (layer, role)
-        previous = self.by_layer.get(key)
-        self.by_layer[key] = stats if previous is None else previous + stats
-
-    def merge(self, other: Events) -> None:
-        """Add every count of ``other`` to these (batches of one serving run)."""
-        for (layer, role), stats in other.by_layer.items():
-            self.add(layer, role, stats)
-
-    def touch(self, layer: int, role: str, zero: Any) -> None:
-        """Record that (layer, role) ran with no event (``zero`` is its kind's empty stats)."""
-        self.by_layer.setdefault((layer, role), zero)
-
-    def total(self, role: str) -> Any:
-        """The sum over layers of one role's stats, or None if it has none."""
-        found = [s for (_, r), s in self.by_layer.items() if r == role]
-        return sum(found[1:], found[0]) if found else None
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        """``{"layer1.forward": {...}, ..., "forward": {...}}``: by layer and role, then by role."""
-        out = {
-            f"layer{layer}.{role}": s.as_dict()
-            for (layer, role), s in sorted(self.by_layer.items())
-        }
-        for role in (*MAC_ROLES, *TENSOR_ROLES):
-            total = self.total(role)
-            if total is not None:
-                out[role] = total.as_dict()
-        return out
 
 
 def _contains(outer: Format, inner: Format) -> bool:

@@ -20,7 +20,8 @@ import numpy as np
 
 from mixprec._util.errors import reject_masked
 from mixprec.data import Split
-from mixprec.nn.compiled import Events, Numerics
+from mixprec.nn.compiled import Numerics
+from mixprec.nn.events import Events
 from mixprec.nn.layered import LayerPolicy, entry_policy, layer_output, parse_policy
 from mixprec.nn.layers import log_softmax
 from mixprec.nn.model import MLP

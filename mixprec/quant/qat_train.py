@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mixprec._util.progress import progress_bar
+from mixprec._util.progress import Bar, progress_bar
 from mixprec.data import Dataset, Split
 from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.packing import pack_int4
@@ -28,7 +28,7 @@ from mixprec.quant.qat import FakeQuantMLP
 from mixprec.quant.schemes import Scheme
 from mixprec.train import History, TrainConfig, TrainingInterrupted, epoch_lr
 from mixprec.train.config import resolve
-from mixprec.train.optimizers import make_optimizer
+from mixprec.train.optimizers import Optimizer, make_optimizer
 from mixprec.train.trainer import InterruptGuard
 
 __all__ = ["evaluate_fake_quant", "export", "qat_epochs", "qat_train"]
@@ -101,35 +101,22 @@ def qat_epochs(
     history = History(
         policy=f"qat:{fq.describe()}", config=config, sizes=model.sizes, n_train=len(split)
     )
-    n, steps = len(split), 0
+    n = len(split)
     try:
         with InterruptGuard() as guard:
             for epoch in range(epochs):
                 opt.set_lr(epoch_lr(lr, epoch, epochs, config.schedule))
                 bar = progress_bar(-(-n // batch_size), progress, desc=f"epoch {epoch + 1}",
                                    unit="step", leave=False)  # fmt: skip
-                start, losses, correct = time.perf_counter(), 0.0, 0
-                order = shuffle_rng.permutation(n)
-                for lo in range(0, n, batch_size):
-                    index = order[lo : lo + batch_size]
-                    result = fq.step(split.images[index], split.labels[index])
-                    with guard.deferred():
-                        for p, u in zip(params, opt.updates(result.grads), strict=True):
-                            p += u
-                        steps += 1
-                    losses += result.loss * len(index)
-                    correct += result.correct
-                    if bar is not None:
-                        bar.update()
-                if bar is not None:
-                    bar.close()
+                start, order = time.perf_counter(), shuffle_rng.permutation(n)
+                batches = [order[lo : lo + batch_size] for lo in range(0, n, batch_size)]
+                losses, correct = _epoch(fq, split, batches, params, opt, guard, bar, history)
                 history.seconds.append(time.perf_counter() - start)
                 history.loss.append(losses / n)
                 history.train_accuracy.append(correct / n)
                 history.skipped_steps.append(0)
                 history.loss_scale.append(1.0)
                 history.events.append({})
-                history.steps = steps
                 if eval_split is not None:
                     start = time.perf_counter()
                     accuracy, loss = evaluate_fake_quant(fq, eval_split)
@@ -139,9 +126,38 @@ def qat_epochs(
                 yield history
     except KeyboardInterrupt:
         history.interrupted = True
-        history.steps = steps
         raise TrainingInterrupted(history) from None
     return history
+
+
+def _epoch(
+    fq: FakeQuantMLP,
+    split: Split,
+    batches: list[np.ndarray],
+    params: list[np.ndarray],
+    opt: Optimizer,
+    guard: InterruptGuard,
+    bar: Bar | None,
+    history: History,
+) -> tuple[float, int]:
+    """One epoch of fake-quantized steps, one per batch of indices: (summed loss, correct);
+    ``history.steps`` counts each step as its update completes."""
+    losses, correct = 0.0, 0
+    try:
+        for index in batches:
+            result = fq.step(split.images[index], split.labels[index])
+            with guard.deferred():
+                for p, u in zip(params, opt.updates(result.grads), strict=True):
+                    p += u
+                history.steps += 1
+            losses += result.loss * len(index)
+            correct += result.correct
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return losses, correct
 
 
 def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:

@@ -237,10 +237,12 @@ def test_synthetic_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"classes": 1}, {"classes": 11}, {"n_train": 0}, {"image_shape": (0, 5)}]
-)
-def test_synthetic_rejects_bad_arguments(tmp_path: Path, kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+    ("kwargs", "message"),
+    [({"classes": 1}, "classes=1 is out of range"), ({"classes": 11}, "classes=11 is out"),
+     ({"n_train": 0}, "n_train=0 and n_test"), ({"image_shape": (0, 5)}, r"image_shape=\(0, 5\)")],
+)  # fmt: skip
+def test_synthetic_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         make_synthetic(tmp_path, **kwargs)
 
 

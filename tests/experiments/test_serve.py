@@ -59,7 +59,7 @@ def test_unknown_entries_say_what_is_allowed() -> None:
 
 
 def test_check_lists_every_problem() -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="the sweep has bad entries") as info:
         check(["fp32", "fp9", "int8"], ["fp32", "nope", "int8->int16:wrap", "fp8_e9m9"])
     lines = str(info.value).splitlines()
     assert lines[0] == "the sweep has bad entries:" and len(lines) == 5

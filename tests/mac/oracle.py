@@ -89,7 +89,7 @@ def add(a: Exact, b: Exact, fmt: FloatFormat, mode: str, overflow: str, events: 
     return exact(exact_round(x, fmt, mode, overflow))
 
 
-def reduce(products: list[Exact], init: Exact, order: str, adder) -> Exact:  # noqa: ANN001
+def reduce(products: list[Exact], init: Exact, order: str, adder) -> Exact:
     """Chain ``adder`` over ``products`` in ``order`` ('sequential', 'pairwise', 'chunked:N')."""
     if order in ("sequential", "fast"):
         acc = init
@@ -116,7 +116,7 @@ def reduce(products: list[Exact], init: Exact, order: str, adder) -> Exact:  # n
     return adder(init, tree(products)) if products else init
 
 
-def float_matmul(a, b, mac, init=None, order=None) -> tuple[list[list[float]], Counter]:  # noqa: ANN001
+def float_matmul(a, b, mac, init=None, order=None) -> tuple[list[list[float]], Counter]:
     """The exact MAC result of float arrays ``a`` (M×K) and ``b`` (K×N), and its events."""
     cols = b.shape[1]
     a, b = a.tolist(), b.tolist()
@@ -141,7 +141,7 @@ def float_matmul(a, b, mac, init=None, order=None) -> tuple[list[list[float]], C
     return result, events
 
 
-def int_matmul(a, b, fmt: IntFormat, overflow: str, order: str, init=None):  # noqa: ANN001
+def int_matmul(a, b, fmt: IntFormat, overflow: str, order: str, init=None):
     """The exact integer MAC (codes) of integer code arrays ``a`` and ``b``, and its events."""
     cols = b.shape[1]
     a, b = a.tolist(), b.tolist()

@@ -30,13 +30,13 @@ ORDERED_MACS = [
 ]  # fmt: skip
 
 
-def _expected(mac: MAC, a: np.ndarray, b: np.ndarray, init=None, order=None):  # noqa: ANN001
+def _expected(mac: MAC, a: np.ndarray, b: np.ndarray, init=None, order=None):
     rows, events = oracle.float_matmul(a, b, mac, init, order)
     shape = (a.shape[0], b.shape[1])
     return np.array(rows, dtype=np.float64).reshape(shape), events
 
 
-def _check_stats(stats: mp.mac.MacStats, events, y: np.ndarray, context: str) -> None:  # noqa: ANN001
+def _check_stats(stats: mp.mac.MacStats, events, y: np.ndarray, context: str) -> None:
     for name in ("saturations", "overflows", "product_roundings", "product_overflows"):
         assert getattr(stats, name) == events[name], (context, name, stats, dict(events))
     assert stats.inf_results == np.isinf(y).sum() and stats.nan_results == np.isnan(y).sum()
@@ -127,8 +127,8 @@ def test_overflow_to_inf_and_saturation_counts() -> None:
     assert np.isnan(y) and stats.overflows == 1 and stats.nan_results == 1  # E4M3 has no inf
 
 
-def _random_operands(rng: np.random.Generator, fmt: str, shape_a, shape_b, spread: float):  # noqa: ANN001
-    def draw(shape):  # noqa: ANN001
+def _random_operands(rng: np.random.Generator, fmt: str, shape_a, shape_b, spread: float):
+    def draw(shape):
         x = rng.standard_normal(shape) * 2.0 ** rng.uniform(-spread, spread, shape)
         x[rng.random(shape) < 0.05] = 0.0
         return mp.to_storage(x, fmt)
@@ -142,7 +142,7 @@ def _random_operands(rng: np.random.Generator, fmt: str, shape_a, shape_b, sprea
      "bf16->bf16:saturate", "fp16->fp16:saturate", "int8->fp16", "fp16->bf16->bf16"],
 )  # fmt: skip
 @pytest.mark.parametrize("spread", [2.0, 12.0, 40.0])
-def test_magic_adder_equals_general_adder(notation: str, spread: float, monkeypatch) -> None:  # noqa: ANN001
+def test_magic_adder_equals_general_adder(notation: str, spread: float, monkeypatch) -> None:
     """The float64 "magic constant" adder against the TwoSum/round-to-odd general adder."""
     mac = MAC.parse(notation)
     rng = np.random.default_rng(int(spread) + len(notation))

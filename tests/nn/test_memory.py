@@ -21,7 +21,9 @@ def test_the_books_counts_and_fp32_bytes() -> None:
     assert fp32.measured_weights_bytes == 419_712 and fp32.measured_train_bytes == 990_080
 
 
-@pytest.mark.parametrize("name, bits", [("bf16", 16), ("fp8_e4m3", 8), ("int8", 8), ("int4", 4)])
+@pytest.mark.parametrize(
+    ("name", "bits"), [("bf16", 16), ("fp8_e4m3", 8), ("int8", 8), ("int4", 4)]
+)
 def test_every_format_scales_with_its_bits(name: str, bits: int) -> None:
     row = memory(formats=[name]).row(name)
     assert row.bits == bits

@@ -26,7 +26,7 @@ def test_output_bias_is_optional() -> None:
 
 
 @pytest.mark.parametrize(
-    "init, variance",
+    ("init", "variance"),
     [
         ("he_normal", lambda i, o: 2 / i),
         ("he_uniform", lambda i, o: 2 / i),

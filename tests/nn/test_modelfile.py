@@ -75,7 +75,7 @@ def rewrite(path: Path, out: Path, **changes: object) -> Path:
 
 
 @pytest.mark.parametrize(
-    "changes, message",
+    ("changes", "message"),
     [
         (dict(weight_1=np.zeros((128, 31), np.float32)), r"'weight_1' is float32 \(128, 31\)"),
         (dict(weight_0=np.zeros((784, 128))), r"'weight_0' is float64"),

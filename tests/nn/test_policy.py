@@ -60,7 +60,7 @@ def test_custom_policy_has_a_compact_summary() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
         (dict(weights="fp7"), "unknown format"),
         (dict(forward_mac="int8=>int32"), "MAC notation"),

@@ -126,7 +126,7 @@ def test_calibration_errors(trained: MLP) -> None:
 
 # -- sizes -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "scheme, expected",
+    ("scheme", "expected"),
     [
         # weights + float32 weight scales + biases + float32 input scales (+ int8 zero points)
         ("int8-per-tensor", 104_768 + 3 * 4 + 160 * 4 + 3 * 4 + 3),

@@ -123,7 +123,7 @@ def test_corrupted_member_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "changes, message",
+    ("changes", "message"),
     [
         (
             {"qweight_1": np.zeros((9, 5), np.int8)},

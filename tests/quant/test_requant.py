@@ -90,7 +90,7 @@ def test_quantize_multiplier_is_exact(real: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "real, expected",
+    ("real", "expected"),
     [
         (1.0, (1 << 30, 1)),
         (0.5, (1 << 30, 0)),

@@ -27,7 +27,7 @@ def small_model(seed: int = 0) -> tuple[MLP, np.ndarray]:
 
 
 # -- integer-only inference against plain Python integers -----------------------------------------
-def reference_forward(q, x: np.ndarray) -> tuple[list[list[list[int]]], list[list[int]]]:  # noqa: ANN001
+def reference_forward(q, x: np.ndarray) -> tuple[list[list[list[int]]], list[list[int]]]:
     """Each layer's input codes and the last accumulator, image by image, in Python integers.
 
     Only the input quantization is float (float32 division, ties to even, as ONNX
@@ -164,7 +164,7 @@ def overflowing_layer() -> tuple[MLP, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "mac, accumulator, wraps, saturations",
+    ("mac", "accumulator", "wraps", "saturations"),
     [
         ("int8->int32", 129_032, 0, 0),
         ("int8->int16", 129_032 - 2**17, None, 0),  # wrapped modulo 2**16 (twice)

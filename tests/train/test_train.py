@@ -150,7 +150,7 @@ def test_forward_mac_override_changes_logits_and_reports_wraps(synthetic: Datase
 
 
 @pytest.mark.parametrize(
-    "spec, special",
+    ("spec", "special"),
     [("bf16->fp32", None), ("fp16->fp32", np.inf), ("fp8_e4m3->fp32", np.nan),
      ("fp8_e5m2->fp32", -np.inf)],
 )  # fmt: skip

@@ -35,7 +35,7 @@ from mixprec.experiments.search.results import (
 )
 from mixprec.experiments.search.space import exhaustive, proxy_front, single_layer, thin
 from mixprec.experiments.search.task import SearchTask, run_task, search_key
-from mixprec.experiments.stats import mcnemar
+from mixprec.experiments.significance import mcnemar
 from mixprec.experiments.store import ResultStore, decode_bits
 from mixprec.nn.cost import cost
 from mixprec.nn.layered import LayerPolicy

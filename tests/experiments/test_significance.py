@@ -8,7 +8,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from mixprec.experiments.stats import EXACT_BELOW, mcnemar, mcnemar_counts, mean_std
+from mixprec.experiments.significance import EXACT_BELOW, mcnemar, mcnemar_counts, mean_std
 
 
 def test_exact_hand_computed() -> None:
