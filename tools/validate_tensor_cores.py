@@ -25,7 +25,7 @@ INPUTS = {"fp16": "fp16", "bf16": "bf16", "tf32": "tf32", "E5M2": "fp8_e5m2", "E
 GPUS = ["V100", "A100", "A2", "H100", "H200", "B200", "Ada", "L40S"]
 
 
-def _reader(root: pathlib.Path):  # noqa: ANN202
+def _reader(root: pathlib.Path):
     if (root / "model_validation").is_dir():
         return lambda rel: (root / rel).read_text() if (root / rel).exists() else None
 

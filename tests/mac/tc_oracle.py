@@ -36,7 +36,7 @@ def _round(value: Fraction, keep: int, emin: int, emax: int, mode: str) -> Fract
     return math.inf if result >= Fraction(2) ** (emax + 1) else result
 
 
-def block(a: list[float], b: list[float], c: float, p: dict, inp, out) -> float:  # noqa: ANN001
+def block(a: list[float], b: list[float], c: float, p: dict, inp, out) -> float:
     """One block FMA ``BFMA(a, b, c)`` as a float (the output format's value)."""
     f = 23 + p["extra_bits"]
     small_in, small_out = Fraction(2) ** inp.emin, Fraction(2) ** out.emin
@@ -75,7 +75,7 @@ def block(a: list[float], b: list[float], c: float, p: dict, inp, out) -> float:
     return result
 
 
-def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, p: dict, inp, out) -> np.ndarray:  # noqa: ANN001
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, p: dict, inp, out) -> np.ndarray:
     """``a @ b + c`` by recursive block FMAs of ``p["group"]`` products, with GEMM.m's rule for
     non-finite inputs (over the whole dot product)."""
     m, k = a.shape
