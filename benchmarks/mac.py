@@ -200,7 +200,7 @@ def main() -> None:
     for name, shape, t, ref_name, ref, target in rows:
         print(
             f"{name:<32} {shape:<15} {t * 1e3:>11.3f} {ref_name:<22} {ref * 1e3:>9.3f} "
-            f"{ref / t:>7.2f}  {target}"
+            f"{ref / t:>7.3g}  {target}"
         )
     print("\nratio = reference time / mixprec time (higher is faster); best of N turns each.")
     print(
