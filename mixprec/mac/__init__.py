@@ -23,9 +23,10 @@ floating/integer -> accumulate/magic_adder -> ...``; nothing imports ``unit`` ba
 2048.0
 """
 
+from mixprec.mac.block_fma import BlockFMA
 from mixprec.mac.matmul import dot, matmul
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import MacStats
 from mixprec.mac.unit import MAC, PRESETS
 
-__all__ = ["MAC", "PRESETS", "MacStats", "Order", "OrderKind", "dot", "matmul"]
+__all__ = ["MAC", "PRESETS", "BlockFMA", "MacStats", "Order", "OrderKind", "dot", "matmul"]
