@@ -99,7 +99,7 @@ class Served(NamedTuple):
 
     logits: np.ndarray  # float32 (n, classes)
     events: Events  # the MACs' and roundings' event counters, per layer and role
-    description: str  # names the numerics (the policy, or scheme and path)
+    description: str  # names the numerics (the policy, or scheme and path); "" without stats
 
 
 @runtime_checkable
@@ -154,7 +154,7 @@ class PolicyServing:
         x = image_batch(images, model.sizes[0])
         if isinstance(policy, LayerPolicy):
             logits, layered = _layered_logits(model, x, policy, batch_size)
-            return Served(logits, layered.events, str(policy))
+            return Served(logits, layered.events, str(policy) if stats else "")
         numerics = Numerics(policy)
         out = np.empty((len(x), model.sizes[-1]), np.float32)
         with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted in events
@@ -163,7 +163,8 @@ class PolicyServing:
                 out[lo : lo + batch_size], _ = forward(
                     numerics, weights, model.biases, x[lo : lo + batch_size]
                 )
-        return Served(out, numerics.events, str(numerics.policy))
+        # str(policy) rebuilds the preset to list the changes: only when the caller counts
+        return Served(out, numerics.events, str(numerics.policy) if stats else "")
 
 
 def _layered_logits(
