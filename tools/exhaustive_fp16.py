@@ -1,7 +1,7 @@
 """Exhaustive check of the fp16 magic-constant rounding against numpy's float16 cast.
 
 Every float32 bit pattern whose magnitude is at most the largest float32 below fp16's overflow
-tie (65520) goes through :func:`mixprec.formats.fast.round_by_magic` and through
+tie (65520) goes through :func:`mixprec.formats.fast32.magic.round_by_magic` and through
 ``x.astype(np.float16).astype(np.float32)``; the two must agree bit for bit (-0 included).
 That is 2,399,133,696 patterns, about 3 minutes on one core. Run by hand:
 ``python tools/exhaustive_fp16.py``; the test suite checks the same path on every probe.
@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from mixprec.formats import fast, get_format
+from mixprec.formats import get_format
+from mixprec.formats.fast32 import magic as fast
 
 CHUNK = 1 << 24
 

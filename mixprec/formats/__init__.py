@@ -6,7 +6,7 @@
 """
 
 from mixprec.formats.codec import decode, encode
-from mixprec.formats.quantize import quantize, quantize_float32, quantize_reference, to_storage
+from mixprec.formats.quantize import quantize, to_storage
 from mixprec.formats.registry import (
     BF16,
     E8M0,
@@ -42,5 +42,5 @@ __all__ = [
     "INT32", "TF32", "UINT4", "UINT8",
     "FloatFormat", "Format", "IntFormat", "Overflow", "Rounding", "Special",
     "decode", "encode", "format_table", "get_format", "list_formats", "quantize",
-    "quantize_float32", "quantize_reference", "storage_dtype", "to_storage",
+    "storage_dtype", "to_storage",
 ]  # fmt: skip

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixprec.formats import fast
-from mixprec.formats.quantize import quantize
+from mixprec.formats.chunks import map_chunks
+from mixprec.formats.fast32 import fits_float32
+from mixprec.formats.quantize import _checked, _quantize_values, as_float_array
 from mixprec.formats.registry import get_format
 from mixprec.formats.spec import FloatFormat, Format, IntFormat, Overflow, Rounding, Special
 
@@ -29,9 +30,9 @@ def nan_code(fmt: FloatFormat, negative: bool = False) -> int:
     m, sign_bit = fmt.mantissa_bits, fmt.bits - 1
     sign = (1 << sign_bit) if (negative and fmt.is_signed) else 0
     if fmt.special is Special.IEEE:
-        return sign | ((2**fmt.exponent_bits - 1) << m) | (1 << (m - 1))
+        return int(sign | ((2**fmt.exponent_bits - 1) << m) | (1 << (m - 1)))
     if fmt.special is Special.FN:
-        return sign | (2 ** (fmt.bits - int(fmt.is_signed)) - 1)
+        return int(sign | (2 ** (fmt.bits - int(fmt.is_signed)) - 1))
     if fmt.special is Special.FNUZ:
         return 1 << sign_bit
     raise ValueError(f"{fmt.name} has no NaN")
@@ -43,11 +44,15 @@ def encode(
     rounding: Rounding | str = "nearest_even",
     overflow: Overflow | str = "saturate",
     rng: np.random.Generator | int | None = None,
+    random_bits: int | None = None,
 ) -> np.ndarray:
     """Round ``x`` to ``fmt`` (as :func:`quantize`) and return its unsigned integer codes.
 
+    Arguments as :func:`quantize`; large inputs are rounded and coded chunk by chunk.
+
     Returns:
-        uint8/16/32/64 codes (the smallest that holds ``fmt.bits``), same shape as ``x``.
+        uint8/16/32/64 codes (the smallest that holds ``fmt.bits``), same shape as ``x`` (0-d
+        for a scalar).
 
     Raises:
         ValueError: NaN for a format without NaN; and as :func:`quantize`.
@@ -55,17 +60,24 @@ def encode(
     >>> encode([1.0, -2.0, float("nan")], "fp8_e4m3").tolist()
     [56, 192, 127]
     """
-    fmt = get_format(fmt)
-    values = np.asarray(quantize(x, fmt, rounding=rounding, overflow=overflow, rng=rng))
-    flat = values.reshape(-1)
-    if isinstance(fmt, IntFormat):
-        return _encode_int(flat, fmt).reshape(values.shape)
-    return _encode_float(flat.astype(np.float64), fmt).reshape(values.shape)
+    fmt, mode, policy, generator = _checked(fmt, rounding, overflow, rng, random_bits)
+    values = as_float_array(x)
+
+    def chunk(part: np.ndarray) -> np.ndarray:
+        rounded = _quantize_values(part, fmt, mode, policy, generator, random_bits)
+        if isinstance(fmt, IntFormat):
+            return _encode_int(rounded, fmt)
+        return _encode_float(rounded.astype(np.float64), fmt)
+
+    return map_chunks(chunk, values.reshape(-1), code_dtype(fmt)).reshape(values.shape)
 
 
 def _encode_int(values: np.ndarray, fmt: IntFormat) -> np.ndarray:
     codes = np.ldexp(values.astype(np.float64), fmt.frac_bits).astype(np.int64)
-    return (codes.astype(np.uint64) & np.uint64(2**fmt.bits - 1)).astype(code_dtype(fmt))
+    result: np.ndarray = (codes.astype(np.uint64) & np.uint64(2**fmt.bits - 1)).astype(
+        code_dtype(fmt)
+    )
+    return result
 
 
 def _encode_float(v: np.ndarray, fmt: FloatFormat) -> np.ndarray:
@@ -92,7 +104,8 @@ def _encode_float(v: np.ndarray, fmt: FloatFormat) -> np.ndarray:
     if nan.any():
         codes[nan & ~negative] = nan_code(fmt, False)
         codes[nan & negative] = nan_code(fmt, True)
-    return codes.astype(code_dtype(fmt))
+    result: np.ndarray = codes.astype(code_dtype(fmt))
+    return result
 
 
 def decode(codes: object, fmt: Format | str, dtype: np.dtype | type | None = None) -> np.ndarray:
@@ -122,19 +135,26 @@ def decode(codes: object, fmt: Format | str, dtype: np.dtype | type | None = Non
         raise ValueError(
             f"code {bad!r} is out of range for {fmt.name}: codes are 0 .. {2**fmt.bits - 1}"
         )
-    c = array.astype(np.uint64)
     if dtype is None:
-        dtype = np.float32 if fast.fits_float32(fmt) else np.float64
-    if isinstance(fmt, IntFormat):
-        if fmt.bits == 64:
-            signed = c.view(np.int64) if fmt.is_signed else c
-        else:
-            signed = c.astype(np.int64)
-            if fmt.is_signed:
-                signed = np.where(c >= np.uint64(2 ** (fmt.bits - 1)), signed - 2**fmt.bits, signed)
-        return np.ldexp(signed.astype(np.float64), -fmt.frac_bits).astype(dtype)
-    with np.errstate(over="ignore"):  # the top exponent of IEEE formats: inf, replaced below
-        return _decode_float(c.reshape(-1), fmt).reshape(c.shape).astype(dtype)
+        dtype = np.float32 if fits_float32(fmt) else np.float64
+
+    def chunk(part: np.ndarray) -> np.ndarray:
+        if isinstance(fmt, IntFormat):
+            return _decode_int(part.astype(np.uint64), fmt)
+        with np.errstate(over="ignore"):  # the top exponent of IEEE formats: inf, set after
+            return _decode_float(part.astype(np.uint64), fmt)
+
+    return map_chunks(chunk, array.reshape(-1), dtype).reshape(array.shape)
+
+
+def _decode_int(c: np.ndarray, fmt: IntFormat) -> np.ndarray:
+    if fmt.bits == 64:
+        signed = c.view(np.int64) if fmt.is_signed else c
+    else:
+        signed = c.astype(np.int64)
+        if fmt.is_signed:
+            signed = np.where(c >= np.uint64(2 ** (fmt.bits - 1)), signed - 2**fmt.bits, signed)
+    return np.ldexp(signed.astype(np.float64), -fmt.frac_bits)
 
 
 def _decode_float(c: np.ndarray, fmt: FloatFormat) -> np.ndarray:
@@ -158,7 +178,7 @@ def _decode_float(c: np.ndarray, fmt: FloatFormat) -> np.ndarray:
     elif fmt.special is Special.FN:
         a = np.where(top & (mantissa == 2**m - 1), np.nan, a)
     negative = (c >> np.uint64(fmt.bits - 1)) == 1 if fmt.is_signed else np.zeros(c.shape, bool)
-    values = np.where(negative, -a, a)
+    values: np.ndarray = np.where(negative, -a, a)
     if fmt.special is Special.FNUZ:
         values = np.where(c == np.uint64(1 << (fmt.bits - 1)), np.nan, values)
     return values

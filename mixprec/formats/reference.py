@@ -20,6 +20,8 @@ def round_away(
     frac: np.ndarray,
     negative: np.ndarray,
     rng: np.random.Generator | None,
+    random_bits: int | None = None,
+    random: np.ndarray | None = None,
 ) -> np.ndarray:
     """Whether each magnitude rounds away from zero (up to ``floor + 1``), by the mode's rule
     in :data:`mixprec.formats.rounding.RULES`.
@@ -30,13 +32,24 @@ def round_away(
         frac: fractional part in [0, 1), exact.
         negative: sign of the value (directed modes look at it).
         rng: the generator for stochastic rounding.
+        random_bits: ``N`` for stochastic rounding with ``N`` random bits
+            (:func:`mixprec.formats.rounding.away_by_random_bits`).
+        random: the ``N``-bit random integers (uint64, one per element); drawn from ``rng``
+            when None.
 
-    Stochastic rounding draws one float64 ``U = k / 2**53`` per element and rounds away when
-    ``U < frac``: the probability is ``ceil(frac * 2**53) / 2**53``, equal to ``frac`` whenever
-    the discarded part has at most 53 significant bits (always, for float32 input).
+    Stochastic rounding without ``random_bits`` draws one float64 ``U = k / 2**53`` per element
+    and rounds away when ``U < frac``: the probability is ``ceil(frac * 2**53) / 2**53``, equal
+    to ``frac`` whenever the discarded part has at most 53 significant bits (always, for
+    float32 input).
     """
     uniform = None
     if mode is Rounding.STOCHASTIC:
+        if random_bits is not None:
+            if random is None:
+                if rng is None:
+                    raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+                random = rounding.draw_random_bits(rng, random_bits, frac.size)
+            return rounding.away_by_random_bits(frac, random.reshape(frac.shape), random_bits)
         if rng is None:
             raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
         uniform = rng.random(frac.shape)
@@ -81,10 +94,13 @@ def round_float(
     mode: Rounding,
     overflow: Overflow,
     rng: np.random.Generator | None,
+    random_bits: int | None = None,
+    random: np.ndarray | None = None,
 ) -> np.ndarray:
     """Round float64 ``x`` to the float format ``fmt``; returns float64 values of the format.
 
-    See :func:`mixprec.formats.quantize` for the semantics of each argument.
+    See :func:`mixprec.formats.quantize` for the semantics of each argument; ``random_bits``
+    and ``random`` as in :func:`round_away`.
     """
     m = fmt.mantissa_bits
     a = np.abs(x)
@@ -100,7 +116,9 @@ def round_float(
         scaled = np.ldexp(np.where(finite, a, 0.0), -quantum_exp)
         floor = np.floor(scaled)
         frac = _keep_inexact(scaled - floor, scaled, a)
-        rounded = np.ldexp(floor + round_away(mode, floor, frac, negative, rng), quantum_exp)
+        rounded = np.ldexp(
+            floor + round_away(mode, floor, frac, negative, rng, random_bits, random), quantum_exp
+        )
 
         over = finite & (rounded > fmt.max)
         if over.any():
@@ -119,7 +137,7 @@ def round_float(
         rounded[np.isnan(x)] = np.nan
         if not fmt.has_zero:
             rounded = np.maximum(rounded, fmt.smallest_normal)  # keeps NaN
-        result = np.where(negative, -rounded, rounded)
+        result: np.ndarray = np.where(negative, -rounded, rounded)
         if not fmt.is_signed:
             not_representable = (negative & (a > 0)) | ((a == 0) & (not fmt.has_zero))
             result[not_representable] = np.nan if fmt.has_nan else fmt.min
@@ -136,8 +154,12 @@ def round_int(
     mode: Rounding,
     overflow: Overflow,
     rng: np.random.Generator | None,
+    random_bits: int | None = None,
+    random: np.ndarray | None = None,
 ) -> np.ndarray:
     """Round float64 ``x`` to the integer / fixed-point format ``fmt``; returns float64 values.
+
+    Arguments as :func:`round_float`.
 
     Raises:
         ValueError: NaN input; inf input unless overflow is ``saturate``.
@@ -160,7 +182,7 @@ def round_int(
         a = np.ldexp(magnitude, fmt.frac_bits)
         floor = np.floor(a)
         frac = _keep_inexact(a - floor, a, magnitude)
-        code = floor + round_away(mode, floor, frac, negative, rng)
+        code = floor + round_away(mode, floor, frac, negative, rng, random_bits, random)
         code = np.where(negative, -code, code)
     # The largest float64 not above max_code (they differ for formats wider than 53 bits).
     low, high = float(fmt.min_code), _float_at_most(fmt.max_code)
@@ -176,10 +198,11 @@ def round_int(
         else:
             first = x[out_of_range].flat[0]
             raise OverflowError(
-                f"{int(out_of_range.sum())} value(s) out of the range of {fmt.name} "
-                f"[{fmt.min}, {fmt.max}], the first {first!r}; use overflow='saturate' or 'wrap'"
+                f"{first!r} is out of the range of {fmt.name} [{fmt.min}, {fmt.max}] (the first "
+                "value that is); use overflow='saturate' or 'wrap'"
             )
-    return np.ldexp(code + 0.0, -fmt.frac_bits)  # + 0.0 turns -0 into +0
+    values: np.ndarray = np.ldexp(code + 0.0, -fmt.frac_bits)  # + 0.0 turns -0 into +0
+    return values
 
 
 def _float_at_most(n: int) -> float:

@@ -136,3 +136,55 @@ def round_away(
     if not rule.is_nearest:  # pragma: no cover - every rule of the table is one of the two
         raise ValueError(f"no evaluation for the rule of {mode.value!r}")
     return np.asarray((frac > half) | ((frac == half) & decide(rule.at_half, odd, negative)))
+
+
+# -- stochastic rounding with N random bits ----------------------------------------------------
+MAX_RANDOM_BITS = 64
+
+
+def check_random_bits(random_bits: object, mode: Rounding) -> None:
+    """Refuse an invalid ``random_bits`` (see :func:`mixprec.formats.quantize`).
+
+    Raises:
+        ValueError: not an int in ``[1, 64]``, or given with a mode other than stochastic.
+    """
+    if random_bits is None:
+        return
+    if isinstance(random_bits, bool) or not isinstance(random_bits, (int, np.integer)):
+        raise ValueError(
+            f"random_bits must be an int from 1 to {MAX_RANDOM_BITS} (or None for exact "
+            f"stochastic rounding), got {random_bits!r}"
+        )
+    if not 1 <= random_bits <= MAX_RANDOM_BITS:
+        raise ValueError(
+            f"random_bits must be from 1 to {MAX_RANDOM_BITS}, got {random_bits}; hardware "
+            "stochastic rounding uses a few (8 in NVIDIA Transformer Engine)"
+        )
+    if mode is not Rounding.STOCHASTIC:
+        raise ValueError(
+            f"random_bits={random_bits} is for rounding='stochastic', not {mode.value!r}; "
+            "pass rounding='stochastic' or drop random_bits"
+        )
+
+
+def draw_random_bits(rng: np.random.Generator, random_bits: int, size: int) -> np.ndarray:
+    """``size`` uniform integers in ``[0, 2**random_bits)`` as uint64: the top bits of the
+    generator's raw 64-bit words, deterministic for a seeded generator."""
+    words = rng.bit_generator.random_raw(size)
+    ints: np.ndarray = np.right_shift(words, np.uint64(MAX_RANDOM_BITS - random_bits))
+    return ints
+
+
+def away_by_random_bits(frac: np.ndarray, random: np.ndarray, random_bits: int) -> np.ndarray:
+    """Whether each magnitude rounds away when ``random / 2**N`` is added to its discarded
+    fraction ``frac`` (in quanta, ``0 <= frac < 1``) and the sum is truncated: iff
+    ``floor(frac * 2**N) + random >= 2**N``.
+
+    ``frac * 2**N`` is exact in float64 (a power-of-two scaling) and below ``2**N``, so its
+    floor ``F`` is an exact uint64; the test runs as ``F > 0 and random >= 2**N - F`` in uint64,
+    where ``2**N - F`` cannot overflow.
+    """
+    scaled = np.floor(np.ldexp(frac, random_bits)).astype(np.uint64)
+    threshold = np.uint64(2**random_bits - 1) - scaled + np.uint64(1)
+    away: np.ndarray = (scaled > 0) & (random >= threshold)
+    return away

@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Union
 
+import numpy as np
+
 from mixprec._util.choice import as_choice
 
 
@@ -82,6 +84,19 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
 
 
+def _check_bool(owner: object, name: str) -> None:
+    """Refuse a non-bool flag (``has_subnormals="no"`` would read as true); numpy bools become
+    Python bools."""
+    value = getattr(owner, name)
+    if isinstance(value, np.bool_):
+        object.__setattr__(owner, name, bool(value))
+    elif not isinstance(value, bool):
+        raise TypeError(
+            f"{name} must be True or False, got {value!r} ({type(value).__name__}); "
+            f"write {name}={bool(value) if isinstance(value, int) else 'True or False'}"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class FloatFormat:
     """A binary floating-point format.
@@ -113,6 +128,8 @@ class FloatFormat:
     has_zero: bool = True
 
     def __post_init__(self) -> None:
+        for flag in ("has_subnormals", "is_signed", "has_zero"):
+            _check_bool(self, flag)
         _check_int("exponent_bits", self.exponent_bits, 1, 11)
         _check_int("mantissa_bits", self.mantissa_bits, 0, 52)
         if self.bias is None:
@@ -168,7 +185,7 @@ class FloatFormat:
         loses_top_binade = self.special is Special.IEEE or (
             self.special is Special.FN and self.mantissa_bits == 0
         )
-        return top - int(loses_top_binade) - self.bias
+        return int(top - int(loses_top_binade) - self.bias)
 
     # -- derived values (exact: every one is a float64) -------------------------------------------
     @property
@@ -246,6 +263,7 @@ class IntFormat:
     frac_bits: int = 0
 
     def __post_init__(self) -> None:
+        _check_bool(self, "is_signed")
         _check_int("bits", self.bits, 2 if self.is_signed else 1, 64)
         _check_int("frac_bits", self.frac_bits, -64, 64)
 
@@ -256,7 +274,7 @@ class IntFormat:
     @property
     def max_code(self) -> int:
         """Largest integer code value (before the binary scale)."""
-        return 2 ** (self.bits - 1) - 1 if self.is_signed else 2**self.bits - 1
+        return int(2 ** (self.bits - 1) - 1 if self.is_signed else 2**self.bits - 1)
 
     @property
     def min_code(self) -> int:

@@ -205,7 +205,7 @@ class MAC:
     @functools.cached_property
     def output_dtype(self) -> np.dtype:
         """float32 when every accumulator value is a float32, else float64 (e.g. int32)."""
-        from mixprec.formats.fast import fits_float32
+        from mixprec.formats.fast32 import fits_float32
 
         if self.promote is not None:
             return np.dtype(np.float32)  # the fp32 accumulator of the promoted partial sums

@@ -45,10 +45,10 @@ from mixprec.formats import (
     IntFormat,
     get_format,
     quantize,
-    quantize_float32,
     storage_dtype,
 )
-from mixprec.formats.fast import fits_float32
+from mixprec.formats.fast32 import fits_float32
+from mixprec.formats.quantize import _quantize_float32
 from mixprec.formats.spec import Overflow, Rounding, as_rounding
 from mixprec.mac import MAC, MacStats
 from mixprec.mac.unit import OrderKind
@@ -153,7 +153,7 @@ class Rounder:
     """Rounds one role's tensors: format, overflow policy, optional per-tensor scale.
 
     Rounding is :func:`mixprec.formats.quantize` (for float32 tensors its lean entry
-    :func:`mixprec.formats.quantize_float32`, checked once here). With ``events`` it counts
+    ``mixprec.formats.quantize._quantize_float32``, checked once here). With ``events`` it counts
     saturations, overflows and flushes (see the module docstring) per layer.
     """
 
@@ -167,7 +167,7 @@ class Rounder:
         self.fmt = get_format(self.fmt)
         quantize(np.zeros(0, np.float32), self.fmt, overflow=self.overflow)  # checks them
         self._overflow = Overflow(self.overflow)
-        self._float32 = fits_float32(self.fmt)  # float32 tensors take quantize_float32
+        self._float32 = fits_float32(self.fmt)  # float32 tensors take _quantize_float32
         self.is_identity = self.fmt == FP32 and not self.per_tensor
         """Whether rounding is the identity (fp32 values, no scale): then it costs nothing."""
         self._max = self.fmt.max  # a derived property: computed once here
@@ -230,7 +230,7 @@ class Rounder:
         self, x: np.ndarray, rounding: Rounding | str, rng: np.random.Generator | None
     ) -> np.ndarray:
         if self._float32 and x.dtype == np.float32:
-            return quantize_float32(x, self.fmt, as_rounding(rounding), self._overflow, rng)
+            return _quantize_float32(x, self.fmt, as_rounding(rounding), self._overflow, rng)
         return quantize(x, self.fmt, rounding, self.overflow, rng)
 
     def values(

@@ -23,16 +23,15 @@ from mixprec.formats.spec import (
     as_overflow,
     as_rounding,
 )
-from mixprec.testing.grid import spacing
-
-_POSITIONS = (
-    "value",
-    "above value",
-    "below midpoint",
-    "midpoint",
-    "above midpoint",
-    "below next value",
+from mixprec.testing.boundaries import (
+    POSITIONS,
+    beside,
+    check_float_dtype,
+    check_int_dtype,
+    float_lows,
+    int_lows,
 )
+from mixprec.testing.grid import spacing
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,18 +125,7 @@ def rounding_cases(
         raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype}")
     if exhaustive is None:
         exhaustive = fmt.bits <= 8
-    if isinstance(fmt, FloatFormat):
-        if policy not in (Overflow.SATURATE, Overflow.INF):
-            raise ValueError(f"{fmt.name} is a float format: overflow is 'saturate' or 'inf'")
-        _check_float_dtype(fmt, dtype)
-        lows = _float_lows(fmt, exhaustive, per_binade)
-        inputs, labels, expected = _float_cases(fmt, mode, policy, dtype, lows)
-    else:
-        if policy is Overflow.INF:
-            raise ValueError(f"{fmt.name} is an integer format: use 'saturate', 'wrap' or 'error'")
-        _check_int_dtype(fmt, dtype)
-        codes = _int_lows(fmt, exhaustive, per_binade)
-        inputs, labels, expected = _int_cases(fmt, mode, policy, dtype, codes)
+    inputs, labels, expected = _cases(fmt, mode, policy, dtype, exhaustive, per_binade)
     order = np.argsort(inputs.astype(np.float64), kind="stable")
     return RoundingCases(
         fmt=fmt,
@@ -149,64 +137,24 @@ def rounding_cases(
     )
 
 
-# -- which inputs ---------------------------------------------------------------------------------
-def _sample(n: int, per_binade: int, exhaustive: bool) -> np.ndarray:
-    """Significand offsets 0 .. n-1: all, or both ends and an even spread."""
-    if exhaustive or n <= per_binade:
-        return np.arange(n, dtype=np.float64)
-    quarter = max(per_binade // 4, 1)
-    spread = np.linspace(quarter, n - quarter, max(per_binade // 2, 1)).round()
-    ends = np.concatenate([np.arange(quarter), np.arange(n - quarter, n)])
-    return np.unique(np.concatenate([ends, spread]))
-
-
-def _float_lows(fmt: FloatFormat, exhaustive: bool, per_binade: int) -> np.ndarray:
-    """Non-negative values of ``fmt`` whose upper neighbour gives a pair of cases."""
-    m, emin, emax = fmt.mantissa_bits, fmt.emin, fmt.emax
-    offsets = _sample(2**m, per_binade, exhaustive)
-    parts = []
-    if fmt.has_zero:
-        parts.append(np.ldexp(offsets, emin - m) if fmt.has_subnormals else np.zeros(1))
-    if exhaustive:
-        exponents = list(range(emin, emax + 1))
-    else:
-        wanted = (emin, emin + 1, -1, 0, 1, emax - 1, emax)
-        exponents = sorted({e for e in wanted if emin <= e <= emax})
-    for e in exponents:
-        parts.append(np.ldexp(2.0**m + offsets, e - m))
-    lows = np.concatenate(parts + [np.array([fmt.max])])
-    return np.unique(lows[lows <= fmt.max])
-
-
-def _int_lows(fmt: IntFormat, exhaustive: bool, per_binade: int) -> np.ndarray:
-    """Integer codes ``k`` (as float64) whose pairs ``(k, k + 1)`` give cases."""
-    low, high, period = fmt.min_code, fmt.max_code, 2**fmt.bits
-    edges = [low - 3, low - 2, low - 1, high, high + 1, high + 2]
-    far = [high + period - 1, high + period, low - period - 1, low - period, 2 * period]
-    if exhaustive:
-        codes = np.arange(low, high, dtype=np.float64)
-    else:
-        span = high - low
-        spread = low + _sample(span, per_binade, exhaustive=False)
-        middle = np.arange(-per_binade // 4, per_binade // 4, dtype=np.float64)
-        codes = np.concatenate([spread, middle[(middle >= low) & (middle < high)]])
-    return np.unique(np.concatenate([codes, np.array(edges + far, dtype=np.float64)]))
-
-
-def _beside(lo: np.ndarray, hi: np.ndarray, dtype: np.dtype) -> list[np.ndarray]:
-    """The six inputs of each pair, in ``dtype``, in the order of ``_POSITIONS``."""
-    with np.errstate(over="ignore"):
-        lo_t, hi_t = lo.astype(dtype), hi.astype(dtype)
-        mid_t = ((lo + hi) / 2).astype(dtype)
-    up, down = np.array(np.inf, dtype), np.array(-np.inf, dtype)
-    return [
-        lo_t,
-        np.nextafter(lo_t, up),
-        np.nextafter(mid_t, down),
-        mid_t,
-        np.nextafter(mid_t, up),
-        np.nextafter(hi_t, down),
-    ]
+def _cases(
+    fmt: Format,
+    mode: Rounding,
+    policy: Overflow,
+    dtype: np.dtype,
+    exhaustive: bool,
+    per_binade: int,
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Inputs, labels and expected results, unsorted; the policy and dtype checked."""
+    if isinstance(fmt, FloatFormat):
+        if policy not in (Overflow.SATURATE, Overflow.INF):
+            raise ValueError(f"{fmt.name} is a float format: overflow is 'saturate' or 'inf'")
+        check_float_dtype(fmt, dtype)
+        return _float_cases(fmt, mode, policy, dtype, float_lows(fmt, exhaustive, per_binade))
+    if policy is Overflow.INF:
+        raise ValueError(f"{fmt.name} is an integer format: use 'saturate', 'wrap' or 'error'")
+    check_int_dtype(fmt, dtype)
+    return _int_cases(fmt, mode, policy, dtype, int_lows(fmt, exhaustive, per_binade))
 
 
 # -- expected results -----------------------------------------------------------------------------
@@ -217,9 +165,11 @@ def _choose_high(
     mid = lo + (hi - lo) / 2  # exact: lo and hi are neighbours on a dyadic grid
     toward_zero_is_high = x < 0
     if mode is Rounding.NEAREST_EVEN:
-        return (x > mid) | ((x == mid) & lo_is_odd)
+        high: np.ndarray = (x > mid) | ((x == mid) & lo_is_odd)
+        return high
     if mode is Rounding.NEAREST_AWAY:
-        return (x > mid) | ((x == mid) & (x > 0))
+        high = (x > mid) | ((x == mid) & (x > 0))
+        return high
     if mode is Rounding.TOWARD_ZERO:
         return toward_zero_is_high
     if mode is Rounding.UP:
@@ -248,7 +198,7 @@ def _float_cases(
     lo_is_odd = np.fmod(lows / q, 2.0) == 1.0  # the significand of lo in quanta of its binade
     region = np.where(lows == fmt.max, "overflow: ", np.where(lows == 0, "underflow: ", ""))
     xs, los, his, odd, labels = [], [], [], [], []
-    for position, x in zip(_POSITIONS, _beside(lows, highs, dtype), strict=True):
+    for position, x in zip(POSITIONS, beside(lows, highs, dtype), strict=True):
         xs.append(x)
         los.append(lows)
         his.append(highs)
@@ -307,7 +257,8 @@ def _float_overflow(
         )
         if to_inf:
             return np.where(magnitude > fmt.max, np.inf if fmt.has_inf else np.nan, magnitude)
-    return np.minimum(magnitude, fmt.max)
+    saturated: np.ndarray = np.minimum(magnitude, fmt.max)
+    return saturated
 
 
 def _float_specials(
@@ -344,7 +295,7 @@ def _int_cases(
     in_range = (codes >= fmt.min_code) & (codes + 1 <= fmt.max_code)
     region = np.where(in_range, "", "overflow: ")
     xs, labels = [], []
-    for position, x in zip(_POSITIONS, _beside(lows, highs, dtype), strict=True):
+    for position, x in zip(POSITIONS, beside(lows, highs, dtype), strict=True):
         xs.append(x.astype(np.float64))
         labels += [f"{r}{position}" for r in region]
     x = np.concatenate(xs)
@@ -376,37 +327,3 @@ def _unique(
     _, first = np.unique(x, return_index=True)
     first.sort()
     return x[first], lo[first], hi[first], lo_odd[first], [labels[i] for i in first]
-
-
-# -- which input types hold the cases exactly -----------------------------------------------------
-def _check_float_dtype(fmt: FloatFormat, dtype: np.dtype) -> None:
-    info = np.finfo(dtype)
-    smallest_gap = fmt.smallest_subnormal if fmt.has_zero else fmt.smallest_normal
-    top = fmt.max + float(spacing(np.array(fmt.max), fmt)) / 2
-    exact = (
-        fmt.mantissa_bits + 2 <= info.nmant + 1
-        and smallest_gap / 2 >= float(info.smallest_subnormal)
-        and top <= float(info.max)
-    )
-    if not exact:
-        wider = " (use dtype=np.float64)" if dtype == np.float32 else ""
-        raise ValueError(
-            f"{dtype} cannot hold every midpoint of {fmt.name} exactly (they need "
-            f"{fmt.mantissa_bits + 2} significant bits, down to {smallest_gap / 2!r} and up to "
-            f"{top!r}){wider}"
-        )
-
-
-def _check_int_dtype(fmt: IntFormat, dtype: np.dtype) -> None:
-    info = np.finfo(dtype)
-    exact = (
-        fmt.bits + 3 <= info.nmant + 1
-        and fmt.eps / 2 >= float(info.smallest_subnormal)
-        and 4 * 2.0**fmt.bits * fmt.eps <= float(info.max)
-    )
-    if not exact:
-        wider = " (use dtype=np.float64)" if dtype == np.float32 else ""
-        raise ValueError(
-            f"{dtype} cannot hold the rounding cases of {fmt.name} exactly (codes up to "
-            f"2**{fmt.bits + 2} with halves){wider}"
-        )

@@ -26,11 +26,17 @@ def quantum_exponent(a: np.ndarray, fmt: FloatFormat) -> np.ndarray:
 
 def spacing(a: np.ndarray, fmt: Format) -> np.ndarray:
     """The gap from the finite magnitude ``a`` (a value of ``fmt``) to the next larger value,
-    continuing past ``max`` with the top binade's spacing (float64, exact)."""
+    continuing past ``max`` with the top binade's spacing (float64, exact).
+
+    >>> from mixprec.formats import FP8_E4M3, INT8
+    >>> spacing([0.0, 1.0, 448.0], FP8_E4M3).tolist(), spacing([5.0], INT8).tolist()
+    ([0.001953125, 0.125, 32.0], [1.0])
+    """
     a = np.asarray(a, dtype=np.float64)
     if not isinstance(fmt, FloatFormat):
         return np.full(a.shape, fmt.eps)
-    return np.ldexp(1.0, quantum_exponent(a, fmt))
+    result: np.ndarray = np.ldexp(1.0, quantum_exponent(a, fmt))
+    return result
 
 
 def is_representable(x: object, fmt: Format) -> np.ndarray:
@@ -38,6 +44,10 @@ def is_representable(x: object, fmt: Format) -> np.ndarray:
 
     Zero of either sign counts as the format's zero where it has one (the sign of zero is
     checked by :func:`~mixprec.testing.assert_bits_equal`, not here).
+
+    >>> from mixprec.formats import FP8_E4M3
+    >>> is_representable([1.125, 1.1, 480.0, float("nan"), float("inf")], FP8_E4M3).tolist()
+    [True, False, False, True, False]
     """
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -46,7 +56,10 @@ def is_representable(x: object, fmt: Format) -> np.ndarray:
         negative = (x < 0) & finite
         if not isinstance(fmt, FloatFormat):
             scaled = np.ldexp(np.where(finite, x, 0.0), fmt.frac_bits)
-            return finite & (scaled == np.floor(scaled)) & (x >= fmt.min) & (x <= fmt.max)
+            exact: np.ndarray = (
+                finite & (scaled == np.floor(scaled)) & (x >= fmt.min) & (x <= fmt.max)
+            )
+            return exact
         scaled = np.ldexp(a, -quantum_exponent(a, fmt))
         on_grid = (scaled == np.floor(scaled)) & (a <= fmt.max)
         if not fmt.has_subnormals:  # flushed or no zero: nothing strictly below smallest_normal
@@ -91,7 +104,12 @@ def ulp_index(x: object, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
 
 def ulp_distance(actual: object, expected: object, fmt: Format) -> np.ndarray:
     """``|index(actual) - index(expected)|`` in ULPs of ``fmt`` (float64; NaN where either is
-    NaN, 0 where both are the same infinity)."""
+    NaN, 0 where both are the same infinity).
+
+    >>> from mixprec.formats import FP8_E4M3
+    >>> ulp_distance([1.25, 448.0, 0.0], [1.0, 416.0, -0.001953125], FP8_E4M3).tolist()
+    [2.0, 1.0, 1.0]
+    """
     a = np.asarray(actual, dtype=np.float64)
     b = np.asarray(expected, dtype=np.float64)
     ia, fa = ulp_index(a, fmt)

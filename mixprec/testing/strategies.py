@@ -8,6 +8,7 @@ holds them, and shrinks towards code 0. hypothesis is imported when a strategy i
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +55,9 @@ def code_kind(code: int, fmt: Format) -> str:
     return "normal"
 
 
-def _allowed(fmt: Format, allow_nan: bool, allow_infinity: bool, allow_subnormal: bool):
+def _allowed(
+    fmt: Format, allow_nan: bool, allow_infinity: bool, allow_subnormal: bool
+) -> Callable[[int], bool] | None:
     excluded = {
         kind
         for kind, allowed in (
@@ -73,7 +76,7 @@ def _codes(
     fmt: Format, allow_nan: bool, allow_infinity: bool, allow_subnormal: bool
 ) -> SearchStrategy[int]:
     st = _hypothesis()
-    codes = st.integers(min_value=0, max_value=2**fmt.bits - 1)
+    codes: SearchStrategy[int] = st.integers(min_value=0, max_value=2**fmt.bits - 1)
     keep = _allowed(fmt, allow_nan, allow_infinity, allow_subnormal)
     return codes if keep is None else codes.filter(keep)
 
@@ -207,7 +210,7 @@ def formats(
             f"narrowest of each scheme ({allowed} bits); max_bits is at most 64"
         )
 
-    @st.composite
+    @st.composite  # type: ignore[untyped-decorator]
     def draw_format(draw: Any) -> FloatFormat:
         special = draw(st.sampled_from(fitting))
         least_e = 2 if special is Special.IEEE else 1
@@ -228,7 +231,8 @@ def formats(
             has_subnormals=with_subnormals,
         )
 
-    return draw_format()
+    strategy: SearchStrategy[FloatFormat] = draw_format()
+    return strategy
 
 
 def _min_bits(special: Special) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mixprec as mp
@@ -61,7 +61,6 @@ def test_wide_formats_against_the_oracle(
     else:
         x = np.array([bits], dtype=np.uint64).view(np.float64)
         x = np.ldexp(np.frexp(x)[0], np.frexp(x)[1] % 300 - 150)  # keep it near the range
-    if np.isnan(x[0]) or (fmt.is_integer and np.isinf(x[0])):
-        return
+    assume(not (np.isnan(x[0]) or (fmt.is_integer and np.isinf(x[0]))))
     expected = _oracle(x, fmt, rounding, overflow)
     assert_same(mp.quantize(x, fmt, rounding, overflow), expected, x, name)

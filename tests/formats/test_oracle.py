@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import mixprec as mp
-from mixprec.formats import quantize_reference, storage_dtype
+from mixprec.formats import storage_dtype
+from mixprec.formats.quantize import _quantize_reference as quantize_reference
 from tests.formats.conftest import (
     ORACLE_FORMATS,
     all_values,

@@ -149,3 +149,22 @@ def test_format_table_has_a_row_per_format() -> None:
     table = mp.formats.format_table()
     assert len(table.splitlines()) == 2 + len(mp.list_formats())
     assert "| fp8_e4m3 | 8 | 4 | 3 | 7 | 448 |" in table
+
+
+@pytest.mark.parametrize("flag", ["has_subnormals", "is_signed", "has_zero"])
+@pytest.mark.parametrize("bad", ["no", 1, 0, None, 1.0])
+def test_float_format_flags_must_be_bools(flag: str, bad: object) -> None:
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        FloatFormat(name="x", exponent_bits=4, mantissa_bits=3, **{flag: bad})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["no", 1, None])
+def test_int_format_is_signed_must_be_a_bool(bad: object) -> None:
+    with pytest.raises(TypeError, match="is_signed must be True or False"):
+        IntFormat(name="i", bits=8, is_signed=bad)  # type: ignore[arg-type]
+
+
+def test_numpy_bool_flags_become_python_bools() -> None:
+    fmt = FloatFormat(name="x", exponent_bits=4, mantissa_bits=3, has_subnormals=np.False_)
+    assert fmt.has_subnormals is False
+    assert fmt.smallest_subnormal == fmt.smallest_normal
