@@ -132,10 +132,16 @@ def round_away(
             if uniform is None:
                 raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
             return np.asarray(uniform < frac)
-        return np.asarray((frac > 0) & decide(rule.below_half, odd, negative))
+        away = decide(rule.below_half, odd, negative)
+        if np.ndim(away) == 0:  # one decision for all: one comparison (or none)
+            return np.asarray(frac > 0) if away else np.zeros(np.shape(frac), bool)
+        return np.asarray((frac > 0) & away)
     if not rule.is_nearest:  # pragma: no cover - every rule of the table is one of the two
         raise ValueError(f"no evaluation for the rule of {mode.value!r}")
-    return np.asarray((frac > half) | ((frac == half) & decide(rule.at_half, odd, negative)))
+    tie = decide(rule.at_half, odd, negative)
+    if np.ndim(tie) == 0:
+        return np.asarray(frac >= half if tie else frac > half)
+    return np.asarray((frac > half) | ((frac == half) & tie))
 
 
 # -- stochastic rounding with N random bits ----------------------------------------------------

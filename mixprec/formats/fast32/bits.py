@@ -194,8 +194,9 @@ def _increment(
         odd &= 1
         return odd
 
-    negative = b >= SIGN
     rule = plan.rule
+    signed = (Away.IF_POSITIVE, Away.IF_NEGATIVE)
+    negative = (b >= SIGN) if rule.at_half in signed or rule.below_half in signed else False
     if rule.is_nearest:
         if rule.at_half is Away.IF_ODD:
             rounded = odd_bit()
