@@ -78,7 +78,7 @@ CASES = [  # (value, format, N): P(away) = floor(r * 2**N) / 2**N differs from r
 ]
 
 
-@pytest.mark.parametrize("value, name, n", CASES)
+@pytest.mark.parametrize(("value", "name", "n"), CASES)
 def test_frequency_of_rounding_away_matches_the_formula(value: float, name: str, n: int) -> None:
     """Hoeffding: |freq - p| > sqrt(ln(2 / delta) / (2 m)) with probability below delta; delta
     = 1e-6 / len(CASES), so the whole test fails by chance less than once in 10**6."""

@@ -29,7 +29,7 @@ def _array_path(
     return entry(np.asarray(scalar).reshape(1), name, **kw)[0]
 
 
-@pytest.mark.parametrize("kind, make", SCALARS, ids=[s[0] for s in SCALARS])
+@pytest.mark.parametrize(("kind", "make"), SCALARS, ids=[s[0] for s in SCALARS])
 @pytest.mark.parametrize("name", INTEGER_FORMATS + FLOAT_FORMATS)
 def test_quantize_and_encode_of_scalars_equal_the_array_path(
     name: str, kind: str, make: Callable[[float], object]
