@@ -111,15 +111,7 @@ def matmul(
     full = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2]) + (a3.shape[-2], b3.shape[-1])
     c_values = None
     if c is not None:
-        c_arr = np.asarray(c)
-        try:
-            c_arr = np.broadcast_to(c_arr, out_shape).reshape(full)
-        except ValueError:
-            raise ValueError(
-                f"c of shape {c_arr.shape} does not broadcast to the result's shape "
-                f"{out_shape}; give one value per output column, shape ({full[-1]},), or the "
-                "result's shape"
-            ) from None
+        c_arr = _broadcast_c(np.asarray(c), out_shape, full)
         c_values = prepare(c_arr, mac.accumulator, rounding, counter, "c")
     if b_values.ndim == 2:  # one b: the batch of a is rows of one product
         m = math.prod(a_values.shape[:-1])
@@ -140,6 +132,17 @@ def matmul(
     counter.add("inf_results", np.count_nonzero(np.isinf(result)))
     counter.add("nan_results", np.count_nonzero(np.isnan(result)))
     return result, counter.freeze()
+
+
+def _broadcast_c(c: np.ndarray, out_shape: tuple[int, ...], full: tuple[int, ...]) -> np.ndarray:
+    """``c`` broadcast to the result's shape, then laid out as the (batch..., M, N) product."""
+    try:
+        return np.broadcast_to(c, out_shape).reshape(full)
+    except ValueError:
+        raise ValueError(
+            f"c of shape {c.shape} does not broadcast to the result's shape {out_shape}; give "
+            f"one value per output column, shape ({full[-1]},), or the result's shape"
+        ) from None
 
 
 def _matmul2(
