@@ -30,12 +30,11 @@ Colbert et al. 2024, "A2Q+: Improving Accumulator-Aware Weight Quantization", se
   (``[0, 127]``: 516 instead of 258 at P = 16) and matches it for signed ones.
 
 Budgets are exact integers (floors of the bounds). Quantization within the budget
-(:func:`a2q_quantize`, post-training "by projection"): each channel's scale is the smallest that
-puts ``w_j / s_j`` inside the bound (and ``|w / s| <= q_max``), so the weights keep their
-magnitude on a coarser grid; the codes round to nearest, and where rounding up overspends the
-budget, the entries that rounded up the most (the cheapest in squared error) are moved one step
-toward zero until the budget holds (:func:`round_within_budget`). The result always satisfies
-:func:`fits`.
+(:func:`a2q_quantize`, post-training "by projection"): the codes round to nearest, and where
+they overspend the budget, the codes whose step toward zero costs the least squared error are
+moved until the budget holds (:func:`round_within_budget`), on the per-channel scale, among a
+few candidates from the smallest that puts ``w_j / s_j`` inside the bound downwards, with the
+least weight error. The result always satisfies :func:`fits`.
 
 >>> budget(16, 0, 127, "a2q"), budget(16, 0, 127, "a2q+")
 (258, 258)
@@ -51,6 +50,7 @@ from mixprec.formats import Format, IntFormat, get_format
 
 __all__ = [
     "BOUNDS",
+    "SCALE_FRACTIONS",
     "a2q_quantize",
     "a2q_scales",
     "accumulator_range",
@@ -145,24 +145,37 @@ def round_within_budget(v: np.ndarray, limit: int, bound: str, q_max: int) -> np
     """int64 codes near ``v`` (``(in, out)``, already scaled) that spend at most ``limit``.
 
     Rounds to nearest (ties to even) within ``-q_max .. q_max``; then, per channel (and per sign
-    for ``"a2q+"``) while the budget is overspent, moves the codes that rounded up the most one
-    step toward zero: each such step costs ``1 - 2 d`` in squared error (``d = |q| - |v|``),
-    the least for the largest ``d``.
+    for ``"a2q+"``) where the budget is overspent, takes the cheapest steps toward zero. The
+    ``m``-th step of an entry costs ``2 m - 1 - 2 d`` in squared error (``d = |q| - |v|``), an
+    increasing cost, so the cheapest set of steps is every step below a threshold ``tau``:
+    ``m(tau) = clip(floor((tau + 1) / 2 + d), 0, |q|)`` steps per entry. ``tau`` is found by
+    bisection (per channel) as the least with ``sum m(tau) >= excess``; ties at the threshold
+    may take a step more than needed (the budget is then underspent, never overspent).
     """
     v = np.asarray(v, np.float64)
     q = np.clip(np.rint(v), -q_max, q_max).astype(np.int64)
     groups = [np.ones(v.shape, bool)] if bound == "a2q" else [q > 0, q < 0]
     for mask in groups:
-        while True:
-            used = np.where(mask, np.abs(q), 0).sum(axis=0)
-            excess = used - limit
-            if not np.any(excess > 0):
-                break
-            eligible = mask & (q != 0) & (excess > 0)
-            d = np.where(eligible, np.abs(q) - np.abs(v), -np.inf)
-            rank = np.argsort(np.argsort(-d, axis=0, kind="stable"), axis=0, kind="stable")
-            step = eligible & (rank < excess)
-            q = q - np.where(step, np.sign(q), 0)
+        size = np.where(mask, np.abs(q), 0)
+        excess = size.sum(axis=0) - limit
+        if not np.any(excess > 0):
+            continue
+        d = np.abs(q) - np.abs(v)
+        cols = excess > 0
+        size, d, want = size[:, cols], d[:, cols], excess[cols]
+
+        def steps(tau: np.ndarray, size: np.ndarray = size, d: np.ndarray = d) -> np.ndarray:
+            return np.clip(np.floor((tau + 1) / 2 + d), 0, size)
+
+        lo = np.full(want.shape, -2.0)
+        hi = np.full(want.shape, 2.0 * q_max + 2)  # every step taken: sum = |q| >= excess
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            enough = steps(mid).sum(axis=0) >= want
+            hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid)
+        taken = np.zeros(q.shape, np.int64)
+        taken[:, cols] = steps(hi).astype(np.int64)
+        q = q - np.sign(q) * taken
     return q
 
 
@@ -193,10 +206,21 @@ def a2q_scales(
     return np.where(scale > np.finfo(np.float32).tiny, scale, np.float32(1)).astype(np.float32)
 
 
+#: Fractions of the accumulator-aware scale that :func:`a2q_quantize` tries per channel.
+SCALE_FRACTIONS = (1.0, 0.8, 0.65, 0.5, 0.4, 0.3, 0.22, 0.16, 0.11, 0.08)
+
+
 def a2q_quantize(
     w: np.ndarray, fmt: Format | str, bits: int, lo: int, hi: int, bound: str = "a2q+"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Accumulator-aware weight codes and scales of ``w`` (``(in, out)``), by projection.
+
+    The scale :func:`a2q_scales` gives puts ``w / s`` inside the bound; where the budget is far
+    below the fan-in (8 units for 784 inputs at P = 12) nearly every code then rounds to 0.
+    Smaller scales (the :data:`SCALE_FRACTIONS` of it, never below ``max |w| / q_max``) make
+    ``w / s`` overspend, and :func:`round_within_budget` keeps the budget by moving the cheapest
+    codes toward zero: per channel, the scale whose codes have the least squared error
+    ``||w - s q||^2`` is kept. Every candidate satisfies the bound.
 
     Args:
         w: float weights ``(in, out)``.
@@ -210,7 +234,21 @@ def a2q_quantize(
         float32 ``(out,)`` scales.
     """
     f = get_format(fmt)
-    scales = a2q_scales(w, f, bits, lo, hi, bound)
-    v = np.asarray(w, np.float64) / scales.astype(np.float64)
-    codes = round_within_budget(v, budget(bits, lo, hi, bound), bound, int(f.max))
-    return codes, scales
+    w = np.asarray(w, np.float64)
+    top = a2q_scales(w, f, bits, lo, hi, bound)
+    floor = np.nextafter((np.abs(w).max(axis=0, initial=0) / float(f.max)).astype(np.float32),
+                         np.float32(np.inf))  # fmt: skip
+    limit = budget(bits, lo, hi, bound)
+    best_codes = np.zeros(w.shape, np.int64)
+    best_scales = top.copy()
+    best_error = np.full(w.shape[1], np.inf)
+    for fraction in SCALE_FRACTIONS:
+        scales = np.maximum(top * np.float32(fraction), floor).astype(np.float32)
+        scales = np.where(scales > 0, scales, top).astype(np.float32)
+        codes = round_within_budget(w / scales.astype(np.float64), limit, bound, int(f.max))
+        error = np.sum((w - codes * scales.astype(np.float64)) ** 2, axis=0)
+        better = error < best_error
+        best_codes[:, better] = codes[:, better]
+        best_scales[better] = scales[better]
+        best_error = np.where(better, error, best_error)
+    return best_codes, best_scales

@@ -7,9 +7,11 @@ optimizer updates) and runs every step on fake-quantized tensors:
   ``max |w_j| / q_max`` (as post-training quantization's weight observer), per group of
   ``group_size`` inputs (:mod:`mixprec.quant.groupwise`), or, with an ``accumulator`` of P
   bits, on the accumulator-aware scales of :func:`mixprec.quant.a2q.a2q_scales` with the codes
-  rounded **toward zero** (A2Q's choice, Colbert et al. 2023, section 3.2: ``|trunc(v)| <= |v|``,
-  so the codes stay inside the bound that ``w / s`` satisfies: the constraint holds at every
-  step, by construction); with ``learn_scales``, LSQ's learned steps (Esser et al. 2020);
+  rounded within the budget (:func:`mixprec.quant.a2q.round_within_budget`: to nearest, then the
+  codes that rounded up the most step toward zero until the bound holds), so the constraint
+  holds at every step, by construction. (A2Q rounds toward zero, Colbert et al. 2023, section
+  3.2; with a budget far below the fan-in, e.g. 8 units for 784 inputs at P = 12, that zeroes
+  every weight.) With ``learn_scales``, LSQ's learned steps (Esser et al. 2020);
 * **activations** (every layer's input, the image included), when the scheme has an activation
   format: ``s * (clip(rint(x / s) + z, fmt.min, fmt.max) - z)``, ``s`` and ``z`` from a moving
   min/max observer: the batch's min and max averaged with weight ``averaging`` (the first batch
@@ -28,6 +30,7 @@ for bit (``tests/quant/test_qat.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +38,7 @@ from mixprec.formats import Format, IntFormat, get_format
 from mixprec.nn.layers import relu_backward, softmax_cross_entropy
 from mixprec.nn.model import MLP
 from mixprec.quant import a2q, groupwise
-from mixprec.quant.observers import qparams
+from mixprec.quant.observers import make_observer, qparams
 from mixprec.quant.ste import lsq_gradient
 
 __all__ = ["FakeQuantMLP", "MovingMinMax", "QATStep"]
@@ -119,6 +122,9 @@ class FakeQuantMLP:
         learn_scales: LSQ: learn the weight scales (per channel) and, after the warm-up, the
             activation scales (symmetric only).
         warmup_steps, averaging: the activation observers' (see :class:`MovingMinMax`).
+        scale_refresh: with ``accumulator``, the steps between searches of the accumulator-aware
+            scales (:func:`mixprec.quant.a2q.a2q_quantize`); in between, the codes of the
+            current weights are rounded within the budget on the last scales.
 
     Raises:
         ValueError: a non-integer weight format, or options that do not go together.
@@ -136,6 +142,7 @@ class FakeQuantMLP:
         learn_scales: bool = False,
         warmup_steps: int = 100,
         averaging: float = 0.1,
+        scale_refresh: int = 50,
     ) -> None:
         self.model = model
         self.weight_format = _int_format(weights)
@@ -165,6 +172,9 @@ class FakeQuantMLP:
         ]  # LSQ's learned weight steps (initialised at the min-max scales)
         self.input_steps = [np.ones((), np.float32) for _ in model.weights]  # set at the freeze
         self._started = [False for _ in model.weights]
+        self.scale_refresh = scale_refresh
+        self._acc_scales: list[np.ndarray | None] = [None for _ in model.weights]
+        self.steps_ = 0
 
     def describe(self) -> str:
         """A short name of what is fake-quantized: ``w4a4``, ``w8a8-asym:acc16``, ``w4:g32``."""
@@ -177,6 +187,25 @@ class FakeQuantMLP:
         if self.accumulator is not None:
             text += f":acc{self.accumulator}-{self.bound}"
         return text + (":lsq" if self.learn_scales else "")
+
+    def calibrate(self, images: np.ndarray, observer: str = "minmax", **options: Any) -> None:
+        """Set and freeze every activation range from calibration images (post-training
+        quantization's observers on the float model's activations, as ``mixprec.nn.quantize``
+        calibrates): the fake-quantized forward pass is then that PTQ model's.
+
+        Args:
+            images: ``(n, features)`` float32 images.
+            observer: ``"minmax"``, ``"percentile"`` or ``"mse"``; ``options`` are its own.
+        """
+        h = np.asarray(images, np.float32)
+        for i, (w, b) in enumerate(zip(self.model.weights, self.model.biases, strict=True)):
+            if self.observers:
+                obs = self.observers[i]
+                fitted = make_observer(observer, obs.fmt, obs.symmetric, None, **options).fit(h)
+                obs.min_, obs.max_ = float(fitted.min_), float(fitted.max_)
+                obs.steps_ = max(obs.warmup_steps, 1)
+            h = h @ w + (0 if b is None else b)
+            h = np.maximum(h, 0) if i < self.model.n_layers - 1 else h
 
     def n_learned(self) -> int:
         """The number of extra learned arrays (LSQ steps), after the model's parameters."""
@@ -206,8 +235,16 @@ class FakeQuantMLP:
         q_max = float(f.max)
         if self.accumulator is not None:
             lo, hi = self.input_range(i)
-            s = a2q.a2q_scales(w, f, self.accumulator, lo, hi, self.bound)
-            return np.trunc(w / s).astype(np.float32), s
+            cached = self._acc_scales[i]
+            if cached is None:  # chosen afresh every `scale_refresh` steps
+                cached = a2q.a2q_quantize(w, f, self.accumulator, lo, hi, self.bound)[1]
+                self._acc_scales[i] = cached
+            floor = np.nextafter(np.abs(w).max(axis=0) / np.float32(q_max), np.float32(np.inf))
+            s = np.maximum(cached, floor).astype(np.float32)
+            limit = a2q.budget(self.accumulator, lo, hi, self.bound)
+            v = w.astype(np.float64) / s.astype(np.float64)
+            codes = a2q.round_within_budget(v, limit, self.bound, int(q_max))
+            return codes.astype(np.float32), s
         if self.group_size is not None:
             s = groupwise.group_scales(w, f, self.group_size)
             full = groupwise.expand_groups(s, w.shape[0], self.group_size)
@@ -282,6 +319,9 @@ class FakeQuantMLP:
             The gradients in the order of ``model.parameters()``, then (LSQ) the weight steps
             and the input steps of every layer.
         """
+        if self.accumulator is not None and self.steps_ % self.scale_refresh == 0:
+            self._acc_scales = [None for _ in self.model.weights]
+        self.steps_ += 1
         logits, kept = self.forward(x, training=True)
         correct = int(np.count_nonzero(logits.argmax(axis=1) == labels))
         loss, g = softmax_cross_entropy(logits, labels)

@@ -7,11 +7,11 @@ combines :mod:`mixprec.quant.groupwise` (scales per group of ``group_size`` inpu
 inputs) and :mod:`mixprec.quant.a2q` (``accumulator=P``: each output channel's codes bounded so
 that no input in ``input_range`` makes a P-bit accumulator overflow).
 
-With both GPTQ and an accumulator, the scales are the accumulator-aware ones
-(:func:`mixprec.quant.a2q.a2q_scales`) and GPTQ rounds onto a grid that keeps a running account
-of each channel's budget (per sign for ``"a2q+"``): a row's code is clipped toward zero to what
-is left, so the bound holds by construction and GPTQ's error feedback moves what a clipped code
-lost onto the rows still to come.
+With both GPTQ and an accumulator, the scales are the accumulator-aware ones that
+:func:`mixprec.quant.a2q.a2q_quantize` chooses, and GPTQ rounds onto a grid that keeps a running
+account of each channel's budget (per sign for ``"a2q+"``): a row's code is clipped toward zero
+to what is left, so the bound holds by construction and GPTQ's error feedback moves what a
+clipped code lost onto the rows still to come.
 """
 
 from __future__ import annotations
@@ -130,12 +130,11 @@ def quantize_weights(
         return gptq.gptq(w, h, grid, damp=damp, act_order=act_order)
 
     if accumulator is not None:
-        scale = a2q.a2q_scales(w, f, accumulator, lo, hi, bound)
         limit = a2q.budget(accumulator, lo, hi, bound)
         if method == "rtn":
-            v = w.astype(np.float64) / scale.astype(np.float64)
-            codes = a2q.round_within_budget(v, limit, bound, q_max)
+            codes, scale = a2q.a2q_quantize(w, f, accumulator, lo, hi, bound)
         else:
+            _, scale = a2q.a2q_quantize(w, f, accumulator, lo, hi, bound)  # its scales
             grid = _budget_grid(scale, q_max, limit, bound)
             values = run_gptq(grid)
             codes = np.rint(values / scale.astype(np.float64))

@@ -183,3 +183,18 @@ def test_errors(base: MLP) -> None:
         export(FakeQuantMLP(base.copy(), "int4", "int4"), "int8-per-channel")
     with pytest.raises(ValueError, match="no batch yet"):
         FakeQuantMLP(base.copy(), "int8", "int8").forward(np.zeros((1, 784), np.float32))
+
+
+@pytest.mark.parametrize("observer", ["minmax", "percentile", "mse"])
+@pytest.mark.parametrize("scheme", ["int8-per-channel", "int8-per-channel-asym"])
+def test_calibrated_fake_quant_is_post_training_quantization(
+    base: MLP, synthetic: Dataset, observer: str, scheme: str
+) -> None:
+    from mixprec.quant import quantize
+
+    images = synthetic.train.images[:300]
+    fq = FakeQuantMLP(base.copy(), **SCHEMES[scheme])
+    fq.calibrate(images, observer)
+    ptq = quantize(base, images, scheme, observer=observer, weight_observer="minmax")
+    logits, _ = fq.forward(synthetic.test.images)
+    assert_array_equal(ptq.predict(synthetic.test.images, path="fake_quant"), logits)
