@@ -10,12 +10,8 @@ units, plugged into the multilayer perceptron of *Deep Learning Systems* (A. Rod
 
 from mixprec import data, formats, mac, nn, quant, train
 from mixprec._util.version import __version__
-from mixprec.formats import (
-    FloatFormat,
-    IntFormat,
-    Overflow,
-    Rounding,
-    Special,
+from mixprec.formats import BlockFormat, FloatFormat, IntFormat, Overflow, Rounding, Special
+from mixprec.formats.anyformat import (
     decode,
     encode,
     get_format,
@@ -27,6 +23,7 @@ from mixprec.mac import MAC
 
 __all__ = [
     "MAC",
+    "BlockFormat",
     "FloatFormat",
     "IntFormat",
     "Overflow",

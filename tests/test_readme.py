@@ -16,6 +16,13 @@ def test_readme_format_table_is_generated_from_the_registry() -> None:
     )
 
 
+def test_readme_block_format_table_is_generated() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert mp.formats.block.block_format_table() in readme, (
+        "README's block format table is stale: paste the second table of `mixprec formats`"
+    )
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

@@ -5,6 +5,26 @@
 448.0
 """
 
+from mixprec.formats.block import (
+    BLOCK_FORMATS,
+    MXFP4,
+    MXFP6_E2M3,
+    MXFP6_E3M2,
+    MXFP8_E4M3,
+    MXFP8_E5M2,
+    MXINT8,
+    NVFP4,
+    BlockFormat,
+    ScaleRule,
+    get_block_format,
+)
+from mixprec.formats.blockpack import BlockStorage
+from mixprec.formats.blockquant import (
+    decode_blocks,
+    encode_blocks,
+    quantize_blocks,
+    tensor_scale_of,
+)
 from mixprec.formats.codec import decode, encode
 from mixprec.formats.quantize import quantize, to_storage
 from mixprec.formats.registry import (
@@ -43,4 +63,8 @@ __all__ = [
     "FloatFormat", "Format", "IntFormat", "Overflow", "Rounding", "Special",
     "decode", "encode", "format_table", "get_format", "list_formats", "quantize",
     "storage_dtype", "to_storage",
+    # block-scaled formats (OCP MX v1.0, NVFP4)
+    "BLOCK_FORMATS", "MXFP4", "MXFP6_E2M3", "MXFP6_E3M2", "MXFP8_E4M3", "MXFP8_E5M2", "MXINT8",
+    "NVFP4", "BlockFormat", "BlockStorage", "ScaleRule", "decode_blocks", "encode_blocks",
+    "get_block_format", "quantize_blocks", "tensor_scale_of",
 ]  # fmt: skip

@@ -1,0 +1,274 @@
+"""Quantize, encode and decode block-scaled formats (OCP MX v1.0 §6.3; NVIDIA NVFP4).
+
+MX (a power-of-two scale ``X = 2**e``): ``e`` follows the format's scale rule from the block's
+amax (:func:`mixprec.formats.blockscale.pow2_exponents`); each element is
+``P_i = round_elem(V_i / X)``, saturating at the element's max (§6.3: "normal values greater
+than the max normal are clamped"), in any rounding mode; the value is ``X * P_i``.
+
+NVFP4 (a float block scale, rule ``amax``): the tensor scale ``s_t = fp32(amax / (6 * 448))``
+(rounded once, exactly; 1 for an all-zero tensor, ``2**-149`` where the quotient would round to
+0), or 1 (``tensor_scale="none"``), or a given float32; the block scale
+``s_b = max(e4m3_rne(amax_b / (6 * s_t)), scale_min)``; the element
+``P_i = e2m1(clamp(V_i / (s_b * s_t), ±6))``, each quotient rounded once (a division, not a
+multiplication by a reciprocal); the value is ``P_i * s_b * s_t``.
+
+Exactness: dividing by ``X = 2**e`` is exact (float64 for the general path; float32 in the fast
+path, which only serves modes where a float32 underflow below ``2**-126`` cannot change the
+result, see :func:`mixprec.formats.blockfast.fast_applies`). NVFP4's quotients are computed in
+float64 and then rounded to the element or scale format: for float32 inputs this equals rounding
+the exact quotient,
+because ``a / b`` with ``a`` of 24 and ``b`` of at most 28 significant bits is either equal to a
+point ``c`` of at most 5 bits (a grid point or midpoint of E4M3/E2M1) or differs from it by at
+least ``2**-33 * c``, far more than float64's rounding error ``2**-53``. For float64 inputs with
+more than 24 significant bits the quotient is rounded to float64 first (documented limit).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from mixprec.formats.block import BlockFormat, IntMin, TensorScale, get_block_format
+from mixprec.formats.blockfast import fast_applies, fast_kernel
+from mixprec.formats.blockscale import (
+    block_amax,
+    from_blocks,
+    pow2_exponents,
+    round_fraction_to_float32,
+    rows_from_scales,
+    scales_from_rows,
+    to_blocks,
+)
+from mixprec.formats.codec import decode, encode
+from mixprec.formats.fast32.blocks import blockwise
+from mixprec.formats.quantize import _quantize_reference as quantize_reference
+from mixprec.formats.quantize import as_float_array
+from mixprec.formats.spec import (
+    FloatFormat,
+    Overflow,
+    Rounding,
+    as_overflow,
+    as_rounding,
+)
+
+
+def _checked(
+    fmt: BlockFormat | str, rounding: Rounding | str, overflow: Overflow | str, rng: object
+) -> tuple[BlockFormat, Rounding, Overflow, np.random.Generator | None]:
+    block = get_block_format(fmt)
+    mode, policy = as_rounding(rounding), as_overflow(overflow)
+    if policy not in (Overflow.SATURATE, Overflow.INF) or (
+        policy is Overflow.INF and not isinstance(block.element, FloatFormat)
+    ):
+        raise ValueError(
+            f"{block} elements take overflow='saturate' (OCP MX §6.3 clamps to the element's max)"
+            f"{' or inf' if isinstance(block.element, FloatFormat) else ''}, got {policy.value!r}"
+        )
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        rng = np.random.default_rng(int(rng))
+    elif rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+    if mode is Rounding.STOCHASTIC and rng is None:
+        raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+    return block, mode, policy, rng
+
+
+def quantize_blocks(
+    x: object,
+    fmt: BlockFormat | str,
+    rounding: Rounding | str = "nearest_even",
+    overflow: Overflow | str = "saturate",
+    rng: np.random.Generator | int | None = None,
+    axis: int = -1,
+    tensor_scale: float | None = None,
+) -> np.ndarray:
+    """Round ``x`` to a block-scaled format, blocks along ``axis``: ``decode(encode(x))``.
+
+    Args:
+        x: an array (float16/32/64, integers, bool, ml_dtypes floats) of at least 1 dimension.
+        fmt: a :class:`BlockFormat` or its name (``"mxfp4"``, ``"mxfp8_e4m3:rceil"``, ``"nvfp4"``).
+        rounding: the elements' rounding mode (scales always follow their rule).
+        overflow: elements ``saturate`` (default, the spec) or ``inf`` (float elements).
+        rng: Generator or seed for stochastic rounding.
+        axis: the axis along which blocks of ``fmt.block_size`` run (any axis).
+        tensor_scale: NVFP4 only: a given fp32 tensor scale (calibrated static use).
+
+    Returns:
+        Same shape as ``x``: float32 for float32-exact inputs of MX formats (every result is a
+        float32 then), else float64. NaN-scale blocks give NaN everywhere.
+
+    Raises:
+        ValueError: as :func:`to_blocks`, bad options, a tensor scale for an MX format.
+
+    >>> quantize_blocks([[0.1, 1.0, 5.0, -7.0]], "mxfp4:padding=zero").tolist()
+    [[0.0, 1.0, 4.0, -6.0]]
+    """
+    block, mode, policy, gen = _checked(fmt, rounding, overflow, rng)
+    values = as_float_array(x)
+    rows, layout = to_blocks(values, block, axis)
+    if not block.is_power_of_two:
+        elements, s_b, s_t, nan = _nv_rows(rows, block, mode, policy, gen, tensor_scale)
+        out = elements * (s_b * s_t)[:, None]
+        out[nan] = np.nan
+        return from_blocks(out, layout)
+    _no_tensor_scale(block, tensor_scale)
+    if policy is Overflow.SATURATE and fast_applies(block, mode, rows):
+        u = rows.reshape(-1).view(np.uint32)
+        out = blockwise(fast_kernel(block, mode, policy), u).view(np.float32)
+        return from_blocks(out.reshape(rows.shape), layout)
+    elements, e, nan = _mx_rows(rows, block, mode, policy, gen)
+    out = np.ldexp(elements, e[:, None])
+    out[nan] = np.nan
+    if rows.dtype == np.float32:
+        out = out.astype(np.float32)
+    return from_blocks(out, layout)
+
+
+def _no_tensor_scale(block: BlockFormat, tensor_scale: object) -> None:
+    if tensor_scale is not None:
+        raise ValueError(f"{block} has a power-of-two block scale and no tensor scale")
+
+
+def _mx_rows(
+    rows: np.ndarray,
+    block: BlockFormat,
+    mode: Rounding,
+    policy: Overflow,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The general MX path: element values (float64), scale exponents, NaN-scale mask."""
+    amax, special = block_amax(rows, block)
+    e, nan = pow2_exponents(amax, special, block)
+    with np.errstate(invalid="ignore"):
+        scaled = np.ldexp(rows.astype(np.float64), -e[:, None])
+    scaled[nan] = 0.0
+    elements = quantize_reference(scaled, block.element, mode, policy, rng)
+    if block.int_min is IntMin.SYMMETRIC and block.element.is_integer:
+        np.maximum(elements, -block.element.max, out=elements)
+    return elements, e, nan
+
+
+def tensor_scale_of(x: object, fmt: BlockFormat | str) -> float:
+    """NVFP4's tensor scale of ``x``: ``fp32(amax / (max_elem * max_scale))``, rounded once.
+
+    The amax is over the finite values (NaN and inf blocks are NaN blocks). An all-zero tensor
+    gets 1.0; a quotient that would round to 0 gets the smallest float32, ``2**-149``.
+    """
+    block = get_block_format(fmt)
+    magnitude = np.abs(as_float_array(x)).astype(np.float64)
+    finite = magnitude[np.isfinite(magnitude)]
+    amax = float(finite.max()) if finite.size else 0.0
+    if amax == 0.0:
+        return 1.0
+    quotient = Fraction(amax) / (Fraction(block.element.max) * Fraction(block.scale.max))
+    return max(round_fraction_to_float32(quotient), 2.0**-149)
+
+
+def _nv_rows(
+    rows: np.ndarray,
+    block: BlockFormat,
+    mode: Rounding,
+    policy: Overflow,
+    rng: np.random.Generator | None,
+    tensor_scale: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NVFP4: element values, block scales, the tensor scale (per row), NaN mask (float64)."""
+    if tensor_scale is not None:
+        s_t = float(tensor_scale)
+        if not (np.isfinite(s_t) and s_t > 0 and float(np.float32(s_t)) == s_t):
+            raise ValueError(
+                f"tensor_scale must be a positive finite float32, got {tensor_scale!r}; use "
+                "mixprec.formats.tensor_scale_of(x, fmt) to compute one"
+            )
+    elif block.tensor_scale is TensorScale.AMAX:
+        s_t = tensor_scale_of(rows, block)
+    else:
+        s_t = 1.0
+    amax, nan = block_amax(rows, block)
+    elem, scale = block.element, block.scale
+    # 6 * s_t is exact in float64 (26 bits); the quotient is rounded once (module docstring).
+    wanted = amax / (elem.max * s_t)
+    s_b = quantize_reference(wanted, scale, Rounding.NEAREST_EVEN, Overflow.SATURATE)
+    low = scale.smallest_subnormal if block.scale_min.value == "subnormal" else scale.min_normal
+    s_b = np.maximum(s_b, low)
+    divisor = s_b * s_t  # exact: 4 + 24 significant bits
+    with np.errstate(invalid="ignore"):
+        quotient = np.clip(rows.astype(np.float64) / divisor[:, None], -elem.max, elem.max)
+    quotient[nan] = 0.0
+    elements = quantize_reference(quotient, elem, mode, policy, rng)
+    return elements, s_b, np.full(rows.shape[0], s_t), nan
+
+
+def encode_blocks(
+    x: object,
+    fmt: BlockFormat | str,
+    rounding: Rounding | str = "nearest_even",
+    overflow: Overflow | str = "saturate",
+    rng: np.random.Generator | int | None = None,
+    axis: int = -1,
+    tensor_scale: float | None = None,
+) -> tuple:
+    """Element codes and scale codes of ``x`` in a block format (arguments as quantize_blocks).
+
+    Returns:
+        ``(codes, scales)`` for MX: element codes shaped as ``x`` (the element format's codes,
+        see :func:`mixprec.encode`; 0 in NaN-scale blocks) and uint8 scale codes shaped as
+        ``x`` with ``axis`` counting blocks (E8M0: ``e + 127``; 255 is NaN). NVFP4 with a
+        tensor scale: ``(codes, scales, tensor_scale)``, scales in E4M3 codes (0x7F is NaN),
+        the tensor scale a float32 scalar.
+
+    >>> codes, scales = encode_blocks([1.0, -6.0, 0.5, 3.0], "mxfp4")
+    >>> codes.tolist(), scales.tolist()
+    ([2, 15, 1, 5], [127])
+    """
+    block, mode, policy, gen = _checked(fmt, rounding, overflow, rng)
+    rows, layout = to_blocks(as_float_array(x), block, axis)
+    if block.is_power_of_two:
+        _no_tensor_scale(block, tensor_scale)
+        elements, e, nan = _mx_rows(rows, block, mode, policy, gen)
+        scale_codes = np.where(nan, 255, e + block.scale.bias).astype(np.uint8)
+    else:
+        elements, s_b, s_t, nan = _nv_rows(rows, block, mode, policy, gen, tensor_scale)
+        scale_codes = encode(np.where(nan, np.nan, s_b), block.scale).astype(np.uint8)
+    elements[nan] = 0.0
+    codes = from_blocks(encode(elements, block.element), layout)
+    scales = scales_from_rows(scale_codes, layout)
+    if block.tensor_scale is TensorScale.AMAX or tensor_scale is not None:
+        return codes, scales, np.float32(s_t[0] if s_t.size else 1.0)
+    return codes, scales
+
+
+def decode_blocks(
+    encoded: tuple, fmt: BlockFormat | str, axis: int = -1, dtype: type | None = None
+) -> np.ndarray:
+    """The values of ``(codes, scales[, tensor_scale])`` from :func:`encode_blocks`.
+
+    Args:
+        encoded: the tuple; codes shaped as the values, scales with ``axis`` counting blocks.
+        fmt: the block format.
+        axis: the block axis used to encode.
+        dtype: float64 (default: every MX and NVFP4 value is a float64) or float32.
+
+    Raises:
+        ValueError: scales whose shape does not match the codes, a bad code.
+    """
+    block = get_block_format(fmt)
+    if not isinstance(encoded, tuple) or len(encoded) not in (2, 3):
+        raise ValueError(
+            f"decode of {block} takes (codes, scales) or (codes, scales, tensor_scale), got "
+            f"{type(encoded).__name__}"
+        )
+    codes, scales = np.asarray(encoded[0]), np.asarray(encoded[1])
+    s_t = float(encoded[2]) if len(encoded) == 3 else 1.0
+    elements = decode(codes, block.element, dtype=np.float64)
+    rows, layout = to_blocks(elements, block, axis)
+    expected = scales_from_rows(np.zeros(rows.shape[0]), layout).shape
+    if scales.shape != expected:
+        raise ValueError(
+            f"scales of shape {scales.shape} do not match codes of shape {codes.shape} with "
+            f"blocks of {block.block_size} along axis {axis}: expected {expected}"
+        )
+    scale_values = decode(rows_from_scales(scales, layout), block.scale, dtype=np.float64)
+    out = rows * (scale_values * s_t)[:, None]
+    return from_blocks(out, layout).astype(dtype or np.float64)
