@@ -125,6 +125,41 @@ def quantize_blocks(
     return from_blocks(out, layout)
 
 
+def block_terms(
+    x: object, fmt: BlockFormat | str, axis: int = -1
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """What a block MAC needs of float operands (nearest-even): the element values (float64,
+    zero-padded to whole blocks along ``axis``), the block scale values (float64, NaN for the
+    NaN scale; ``axis`` counting blocks) and the tensor scale (1.0 when none).
+
+    MX float32 input takes the float32 kernel for the values; the exponents are recomputed from
+    each block's amax (the same rule), and ``values / 2**e`` gives the elements exactly.
+    """
+    block = get_block_format(fmt)
+    values = as_float_array(x)
+    rows, layout = to_blocks(values, block, axis)
+    mode, policy = Rounding.NEAREST_EVEN, Overflow.SATURATE
+    lead, _, moved_axis, blocks = layout
+    padded = (*lead, blocks * block.block_size)
+    if not block.is_power_of_two:
+        elements, s_b, s_t, nan = _nv_rows(rows, block, mode, policy, None, None)
+        s_b = np.where(nan, np.nan, s_b)
+        t = float(s_t[0]) if s_t.size else 1.0
+    elif fast_applies(block, mode, rows):
+        u = rows.reshape(-1).view(np.uint32)
+        out = fast.blockwise(fast_kernel(block, mode, policy), u).view(np.float32)
+        amax, special = block_amax(rows, block)
+        e, nan = pow2_exponents(amax, special, block)
+        elements = np.ldexp(out.reshape(rows.shape).astype(np.float64), -e[:, None])
+        s_b, t = np.where(nan, np.nan, np.ldexp(1.0, e)), 1.0
+    else:
+        elements, e, nan = _mx_rows(rows, block, mode, policy, None)
+        s_b, t = np.where(nan, np.nan, np.ldexp(1.0, e)), 1.0
+    elements[nan] = 0.0
+    element_array = np.moveaxis(elements.reshape(padded), -1, moved_axis)
+    return element_array, scales_from_rows(s_b, layout), t
+
+
 def _no_tensor_scale(block: BlockFormat, tensor_scale: object) -> None:
     if tensor_scale is not None:
         raise ValueError(f"{block} has a power-of-two block scale and no tensor scale")

@@ -24,9 +24,20 @@ floating/integer -> accumulate/magic_adder -> ...``; nothing imports ``unit`` ba
 """
 
 from mixprec.mac.block_fma import BlockFMA
+from mixprec.mac.blockscaled import BlockMAC
 from mixprec.mac.matmul import dot, matmul
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import MacStats
 from mixprec.mac.unit import MAC, PRESETS
 
-__all__ = ["MAC", "PRESETS", "BlockFMA", "MacStats", "Order", "OrderKind", "dot", "matmul"]
+__all__ = [
+    "MAC",
+    "PRESETS",
+    "BlockFMA",
+    "BlockMAC",
+    "MacStats",
+    "Order",
+    "OrderKind",
+    "dot",
+    "matmul",
+]

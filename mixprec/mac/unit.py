@@ -17,11 +17,13 @@ book's notation ``input->accumulator`` names one (Rodriguez, *Deep Learning Syst
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mixprec.formats import Format, IntFormat, get_format
+from mixprec.formats.block import is_block_format_name
 from mixprec.formats.spec import Overflow, Rounding, as_overflow, as_rounding
 from mixprec.mac.block_fma import BlockFMA
 from mixprec.mac.checks import check_formats, check_hardware, is_native_float
@@ -50,6 +52,15 @@ PRESETS: dict[str, str] = {
     "fp8-fp16": "fp8_e4m3->fp16",
     "fp32": "fp32->fp32",  # an fp32 FMA unit / BLAS sgemm
 }
+
+
+_BLOCK_PARSER: list[Callable[[str], MAC]] = []  # filled by mixprec.mac.blockscaled
+
+
+def register_block_parser(parse: Callable[[str], MAC]) -> None:
+    """Let :meth:`MAC.parse` hand block-format notation (``mxfp4->fp32``) to ``parse``: the
+    block-scaled unit subclasses :class:`MAC` in its own module, which imports this one."""
+    _BLOCK_PARSER[:] = [parse]
 
 
 @dataclass(frozen=True, repr=False, init=False)
@@ -238,6 +249,8 @@ class MAC:
         if not isinstance(notation, str):
             raise TypeError(f"MAC.parse takes a string such as 'int8->int32', got {notation!r}")
         text = notation.strip()
+        if _BLOCK_PARSER and is_block_format_name(text.split("->")[0]):
+            return _BLOCK_PARSER[0](text)  # MX / NVFP4 inputs: mixprec.mac.blockscaled
         if text.lower() in PRESETS:
             return cls.parse(PRESETS[text.lower()])
         head, *options = text.split(":")
