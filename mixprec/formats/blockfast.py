@@ -6,11 +6,11 @@ against the general float64 path (``decode(encode(x))``) and the Fraction oracle
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
+from mixprec._util.threads import scratch
 from mixprec.formats.block import BlockFormat, BlockSpecials, IntMin
 from mixprec.formats.blockscale import pow2_exponents, pow2_exponents_bits
 from mixprec.formats.fast32.blocks import BLOCK
@@ -136,15 +136,15 @@ def _round_nearest_even(
     out_bits |= sign
 
 
-_LOCAL = threading.local()
+def _buffers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    size = BLOCK
+    return np.empty(size, np.uint32), np.empty(size, np.float32), np.empty(size, np.uint32)
 
 
 def _scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread buffers (uint32, float32, uint32) of one chunk, kept between calls: fresh
-    512 KiB temporaries cost page faults whenever glibc has returned freed memory."""
-    buffers = getattr(_LOCAL, "buffers", None)
-    if buffers is None or buffers[0].size < n:
-        size = max(n, BLOCK)
-        buffers = (np.empty(size, np.uint32), np.empty(size, np.float32), np.empty(size, np.uint32))
-        _LOCAL.buffers = buffers
+    """This thread's buffers (uint32, float32, uint32) for a chunk of ``n <= BLOCK``
+    values (:func:`mixprec._util.threads.scratch`: no page faults per call)."""
+    buffers = scratch("formats.blockfast", _buffers)
+    if buffers[0].size < n:
+        buffers = (np.empty(n, np.uint32), np.empty(n, np.float32), np.empty(n, np.uint32))
     return buffers[0][:n], buffers[1][:n], buffers[2][:n]
