@@ -6,7 +6,7 @@ Fashion-MNIST (found as ``mixprec.data.load`` finds it), the book MLP trained wi
 ``TrainConfig`` in fp32, one model per seed. Each model is then served (the 10,000 test images):
 
 * ``fp32``: ``MLP.forward`` (the baseline);
-* block formats (``mxfp8_e4m3``, ``mxfp6_e2m3``, ``mxfp4``, ``nvfp4``,
+* block formats (``mxfp8_e4m3``, ``mxfp6_e2m3``, ``mxfp4``, ``nvfp4``, the RCEIL rule too,
   ``nvfp4:tensor_scale=none``): every layer through the exact block MAC ``FMT->fp32``
   (:class:`mixprec.mac.BlockMAC`): weights and activations quantized by the MAC with blocks
   along each matmul's reduction axis (columns of the activations, rows of the weights), nearest
@@ -34,7 +34,10 @@ from mixprec.experiments.stats import mcnemar
 from mixprec.mac import MAC
 from mixprec.train import train
 
-BLOCK_SERVE = ["mxfp8_e4m3", "mxfp6_e2m3", "mxfp4", "nvfp4", "nvfp4:tensor_scale=none"]
+BLOCK_SERVE = [
+    "mxfp8_e4m3", "mxfp8_e4m3:rceil", "mxfp6_e2m3", "mxfp4", "mxfp4:rceil", "nvfp4",
+    "nvfp4:tensor_scale=none",
+]  # fmt: skip
 PER_TENSOR = ["fp4_e2m1", "fp8_e4m3"]
 
 
