@@ -28,9 +28,9 @@ import os
 import time
 
 import numpy as np
+from mixprec.experiments.stats import mcnemar
 
 import mixprec as mp
-from mixprec.experiments.stats import mcnemar
 from mixprec.mac import MAC
 from mixprec.train import train
 
