@@ -7,6 +7,8 @@ hand it to :mod:`mixprec.formats.blockquant`. The package root exports these.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mixprec.formats import codec, registry
@@ -82,7 +84,7 @@ def encode(
     rng: np.random.Generator | int | None = None,
     axis: int = -1,
     tensor_scale: float | None = None,
-) -> np.ndarray | tuple:
+) -> np.ndarray | tuple[Any, ...]:
     """:func:`mixprec.formats.encode`; a block format gives ``(codes, scales[, tensor_scale])``."""
     block = _block(fmt)
     if block is not None:

@@ -7,6 +7,7 @@ against the general float64 path (``decode(encode(x))``) and the Fraction oracle
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def _magic(elem: FloatFormat) -> tuple[np.uint32, np.uint32] | None:
 
 
 def _round_nearest_even(
-    out: np.ndarray, x: np.ndarray, magic: tuple, work: np.ndarray, sign: np.ndarray
+    out: np.ndarray, x: np.ndarray, magic: tuple[Any, ...], work: np.ndarray, sign: np.ndarray
 ) -> None:
     """Round float32 ``x`` (finite, ``|x| <= elem.max``) to nearest-even on ``elem``'s grid.
 

@@ -9,6 +9,7 @@ one byte per block, and NVFP4 adds its float32 tensor scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,18 +28,22 @@ def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
         raise ValueError(f"pack_codes packs codes of 1 to 8 bits, got {bits}")
     flat = np.asarray(codes).reshape(-1).astype(np.uint8)
     if bits == 8:
-        return flat.copy()
+        copied: np.ndarray = flat.copy()
+        return copied
     bit_array = np.unpackbits(flat[:, None], axis=1, bitorder="little")[:, :bits]
-    return np.packbits(bit_array.reshape(-1), bitorder="little")
+    packed: np.ndarray = np.packbits(bit_array.reshape(-1), bitorder="little")
+    return packed
 
 
 def unpack_codes(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
     """Inverse of :func:`pack_codes`: ``count`` codes of ``bits`` bits as uint8."""
     data = np.asarray(packed, dtype=np.uint8).reshape(-1)
     if bits == 8:
-        return data[:count].copy()
+        head: np.ndarray = data[:count].copy()
+        return head
     bit_array = np.unpackbits(data, bitorder="little")[: count * bits].reshape(count, bits)
-    return np.packbits(bit_array, axis=1, bitorder="little").reshape(-1)
+    codes: np.ndarray = np.packbits(bit_array, axis=1, bitorder="little").reshape(-1)
+    return codes
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class BlockStorage:
         """The values (as :func:`mixprec.formats.blockquant.decode_blocks`)."""
         count = int(np.prod(self.shape))
         codes = unpack_codes(self.codes, self.format.bits, count).reshape(self.shape)
-        parts: tuple = (codes, self.scales)
+        parts: tuple[Any, ...] = (codes, self.scales)
         if self.tensor_scale is not None:
             parts += (self.tensor_scale,)
         return decode_blocks(parts, self.format, self.axis, dtype)

@@ -26,6 +26,7 @@ more than 24 significant bits the quotient is rounded to float64 first (document
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def block_terms(
         t = float(s_t[0]) if s_t.size else 1.0
     elif fast_applies(block, mode, rows):
         u = rows.reshape(-1).view(np.uint32)
-        out = fast.blockwise(fast_kernel(block, mode, policy), u).view(np.float32)
+        out = blockwise(fast_kernel(block, mode, policy), u).view(np.float32)
         amax, special = block_amax(rows, block)
         e, nan = pow2_exponents(amax, special, block)
         elements = np.ldexp(out.reshape(rows.shape).astype(np.float64), -e[:, None])
@@ -243,7 +244,7 @@ def encode_blocks(
     rng: np.random.Generator | int | None = None,
     axis: int = -1,
     tensor_scale: float | None = None,
-) -> tuple:
+) -> tuple[Any, ...]:
     """Element codes and scale codes of ``x`` in a block format (arguments as quantize_blocks).
 
     Returns:
@@ -275,7 +276,7 @@ def encode_blocks(
 
 
 def decode_blocks(
-    encoded: tuple, fmt: BlockFormat | str, axis: int = -1, dtype: type | None = None
+    encoded: tuple[Any, ...], fmt: BlockFormat | str, axis: int = -1, dtype: type | None = None
 ) -> np.ndarray:
     """The values of ``(codes, scales[, tensor_scale])`` from :func:`encode_blocks`.
 

@@ -9,13 +9,16 @@ short last block) or refused (``padding="error"``), and the array is viewed as r
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from mixprec.formats.block import BlockFormat, BlockSpecials, Padding, ScaleOverflow, ScaleRule
 
 
-def to_blocks(values: np.ndarray, fmt: BlockFormat, axis: int) -> tuple[np.ndarray, tuple]:
+def to_blocks(
+    values: np.ndarray, fmt: BlockFormat, axis: int
+) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Rows of ``fmt.block_size`` elements along ``axis``, and what :func:`from_blocks` needs.
 
     Raises:
@@ -46,20 +49,20 @@ def to_blocks(values: np.ndarray, fmt: BlockFormat, axis: int) -> tuple[np.ndarr
     return rows, (moved.shape[:-1], n, axis, blocks)
 
 
-def from_blocks(rows: np.ndarray, layout: tuple) -> np.ndarray:
+def from_blocks(rows: np.ndarray, layout: tuple[Any, ...]) -> np.ndarray:
     """Undo :func:`to_blocks` on per-element rows (same number of rows)."""
     lead, n, axis, blocks = layout
     moved = rows.reshape(lead + (blocks * rows.shape[-1],))[..., :n]
     return np.moveaxis(moved, -1, axis)
 
 
-def scales_from_rows(per_block: np.ndarray, layout: tuple) -> np.ndarray:
+def scales_from_rows(per_block: np.ndarray, layout: tuple[Any, ...]) -> np.ndarray:
     """Per-block values (one per row) shaped as the input with ``axis`` counting blocks."""
     lead, _, axis, blocks = layout
     return np.moveaxis(per_block.reshape(lead + (blocks,)), -1, axis)
 
 
-def rows_from_scales(scales: np.ndarray, layout: tuple) -> np.ndarray:
+def rows_from_scales(scales: np.ndarray, layout: tuple[Any, ...]) -> np.ndarray:
     """Inverse of :func:`scales_from_rows`: one value per row."""
     _, _, axis, _ = layout
     return np.ascontiguousarray(np.moveaxis(scales, axis, -1)).reshape(-1)
