@@ -35,6 +35,14 @@ def _block(fmt: object) -> BlockFormat | None:
     return None
 
 
+def _no_random_bits(random_bits: object) -> None:
+    if random_bits is not None:
+        raise ValueError(
+            "random_bits (N-bit stochastic rounding) is for element formats; block formats "
+            "round their elements stochastically with full-precision random bits"
+        )
+
+
 def get_format(fmt: AnyFormat | str) -> AnyFormat:
     """:func:`mixprec.formats.get_format`, and block formats (``"mxfp4"``, ``"nvfp4:rceil"``).
 
@@ -65,6 +73,7 @@ def quantize(
     rounding: Rounding | str = "nearest_even",
     overflow: Overflow | str = "saturate",
     rng: np.random.Generator | int | None = None,
+    random_bits: int | None = None,
     axis: int = -1,
     tensor_scale: float | None = None,
 ) -> np.ndarray:
@@ -72,8 +81,9 @@ def quantize(
     (:func:`mixprec.formats.blockquant.quantize_blocks`)."""
     block = _block(fmt)
     if block is not None:
+        _no_random_bits(random_bits)
         return quantize_blocks(x, block, rounding, overflow, rng, axis, tensor_scale)
-    return element_quantize(x, fmt, rounding, overflow, rng)  # type: ignore[arg-type]
+    return element_quantize(x, fmt, rounding, overflow, rng, random_bits)  # type: ignore[arg-type]
 
 
 def encode(
@@ -82,14 +92,16 @@ def encode(
     rounding: Rounding | str = "nearest_even",
     overflow: Overflow | str = "saturate",
     rng: np.random.Generator | int | None = None,
+    random_bits: int | None = None,
     axis: int = -1,
     tensor_scale: float | None = None,
 ) -> np.ndarray | tuple[Any, ...]:
     """:func:`mixprec.formats.encode`; a block format gives ``(codes, scales[, tensor_scale])``."""
     block = _block(fmt)
     if block is not None:
+        _no_random_bits(random_bits)
         return encode_blocks(x, block, rounding, overflow, rng, axis, tensor_scale)
-    return codec.encode(x, fmt, rounding, overflow, rng)  # type: ignore[arg-type]
+    return codec.encode(x, fmt, rounding, overflow, rng, random_bits)  # type: ignore[arg-type]
 
 
 def decode(
@@ -108,11 +120,13 @@ def to_storage(
     rounding: Rounding | str = "nearest_even",
     overflow: Overflow | str = "saturate",
     rng: np.random.Generator | int | None = None,
+    random_bits: int | None = None,
     axis: int = -1,
 ) -> np.ndarray | BlockStorage:
     """:func:`mixprec.formats.to_storage`; a block format gives a :class:`BlockStorage` with the
     element codes packed (two fp4 codes per byte, four fp6 codes per three bytes)."""
     block = _block(fmt)
     if block is not None:
+        _no_random_bits(random_bits)
         return to_storage_blocks(x, block, rounding, overflow, rng, axis)
-    return element_to_storage(x, fmt, rounding, overflow, rng)  # type: ignore[arg-type]
+    return element_to_storage(x, fmt, rounding, overflow, rng, random_bits)  # type: ignore[arg-type]
