@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mixprec._util.errors import reject_masked
 from mixprec.formats.chunks import map_chunks
 from mixprec.formats.fast32 import fits_float32, float32_path
 from mixprec.formats.reference import round_float, round_int
@@ -35,6 +36,7 @@ def as_float_array(x: object) -> np.ndarray:
     when every value is within ±2**53, where the conversion is exact. A scalar becomes a 0-d
     array.
     """
+    reject_masked(x, "x")
     array = np.asarray(x)
     kind = array.dtype.kind
     if kind == "f":

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from mixprec._util.errors import reject_masked
 from mixprec.formats import FloatFormat, IntFormat
 from mixprec.formats.spec import Rounding
 from mixprec.mac.block_fma import block_fma_matmul
@@ -103,6 +104,8 @@ def matmul(
     if c is not None and bias is not None:
         raise ValueError("give the accumulator's initial value once: c= or bias=, not both")
     c = bias if c is None else c
+    reject_masked(a, "a")
+    reject_masked(b, "b")
     counter = EventCounter() if stats else None
     a3, b3, out_shape = _operands(np.asarray(a), np.asarray(b))
     rounding = Rounding.NEAREST_EVEN if mac.rounding is Rounding.STOCHASTIC else mac.rounding

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mixprec as mp
 import mixprec.cli._checks
 import mixprec.cli.train
 from mixprec._util.files import atomic_write_text
@@ -151,3 +152,16 @@ def test_the_testing_example_installs_with_all() -> None:
     needed = {"pytest", "hypothesis"}  # the README's mixprec.testing example imports both
     for extra in ("all", "testing"):
         assert needed <= {requirement.split(">")[0] for requirement in extras[extra]}, extra
+
+
+def test_masked_arrays_are_refused_by_formats_and_mac() -> None:
+    x = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    for call in (
+        lambda: mp.quantize(x, "bf16"),
+        lambda: mp.encode(x, "fp8_e4m3"),
+        lambda: mp.quantize(x, "int8"),
+        lambda: mp.MAC.parse("int8->int32").matmul(x.reshape(1, 2), np.ones((2, 1))),
+        lambda: mp.MAC.parse("fp16->fp32").matmul(np.ones((1, 2)), x.reshape(2, 1)),
+    ):
+        with pytest.raises(TypeError, match="masked array"):
+            call()
