@@ -22,12 +22,15 @@ from mixprec.mac.operands import as_codes, prepare
 from mixprec.mac.stats import EventCounter, MacStats
 
 
-def _operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def _operands(a_in: object, b_in: object) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """Operands as (..., M, K) and (..., K, N) arrays, and the shape of the result.
 
     numpy's ``matmul`` rules: a 1-D ``a`` is a row, a 1-D ``b`` a column (the added axis is
-    removed from the result), and leading (batch) axes broadcast.
+    removed from the result), and leading (batch) axes broadcast. A masked array is refused.
     """
+    reject_masked(a_in, "a")
+    reject_masked(b_in, "b")
+    a, b = np.asarray(a_in), np.asarray(b_in)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul needs arrays of at least one dimension, got shapes {a.shape} and {b.shape}; "
@@ -104,10 +107,8 @@ def matmul(
     if c is not None and bias is not None:
         raise ValueError("give the accumulator's initial value once: c= or bias=, not both")
     c = bias if c is None else c
-    reject_masked(a, "a")
-    reject_masked(b, "b")
     counter = EventCounter() if stats else None
-    a3, b3, out_shape = _operands(np.asarray(a), np.asarray(b))
+    a3, b3, out_shape = _operands(a, b)
     rounding = Rounding.NEAREST_EVEN if mac.rounding is Rounding.STOCHASTIC else mac.rounding
     a_values = prepare(a3, mac.input, rounding, counter, "a")
     b_values = prepare(b3, mac.input, rounding, counter, "b")
