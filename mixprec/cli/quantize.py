@@ -7,11 +7,15 @@ import json
 
 import numpy as np
 
+from mixprec.cli.qat import parse_accumulator
 from mixprec.data import DATASETS, load
 from mixprec.nn.model import MLP
 from mixprec.quant import SCHEMES, quantize, save
 from mixprec.quant import load as load_model
+from mixprec.quant.a2q import BOUNDS
 from mixprec.quant.observers import OBSERVERS
+from mixprec.quant.refine import refine
+from mixprec.quant.weights import METHODS
 
 HELP = "quantize a trained model (int8, fp8, int4) calibrated on training images; save it (.npz)"
 
@@ -36,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="which calibration images (seed)")
     parser.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--data-dir", metavar="DIR", help="read the IDX files from DIR only")
+    parser.add_argument(
+        "--method", default="rtn", choices=METHODS,
+        help="weight rounding: rtn (round to nearest) or gptq (Frantar et al. 2022)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--accumulator", metavar="intP",
+        help="bound the weights so a P-bit accumulator cannot overflow (A2Q; e.g. int16)",
+    )  # fmt: skip
+    parser.add_argument("--bound", default="a2q+", choices=BOUNDS, help="A2Q bound (a2q+)")
     parser.add_argument("--out", required=True, help="the quantized model file (.npz)")
     parser.add_argument(
         "--evaluate", action="store_true", help="also report test accuracy, float and quantized"
@@ -66,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         model, data.train.images[rows], scheme=args.scheme, observer=args.observer,
         weight_observer=args.weight_observer, **options,
     )  # fmt: skip
+    accumulator = parse_accumulator(args.accumulator)
+    if args.method != "rtn" or accumulator is not None:
+        refine(qmodel, model, data.train.images[rows], args.method, accumulator, args.bound)
     qmodel.metadata.update(dataset=data.name, calibration_seed=args.seed, source=str(args.model))
     save(qmodel, args.out, metadata=qmodel.metadata)
     float_bytes = sum(p.nbytes for p in model.parameters())

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mixprec.cli._checks import ensure_writable, save_or_keep
+from mixprec.cli.qat import add_qat_arguments, run_qat
 from mixprec.cli.training import add_training_arguments, training_settings
 from mixprec.data import DATASETS, load
 from mixprec.nn import MLP, Policy, save
@@ -41,10 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="model.npz", help="the model file (default model.npz)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the history as JSON")
+    add_qat_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch (or JSON), save; on Ctrl-C save what was learned."""
+    if args.qat is not None or args.init is not None:
+        return run_qat(args)
     policy = parse_policy(args.policy)
     config = TrainConfig(**training_settings(args))  # checked before anything runs
     if config.epochs < 1:

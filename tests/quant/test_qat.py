@@ -198,3 +198,15 @@ def test_calibrated_fake_quant_is_post_training_quantization(
     ptq = quantize(base, images, scheme, observer=observer, weight_observer="minmax")
     logits, _ = fq.forward(synthetic.test.images)
     assert_array_equal(ptq.predict(synthetic.test.images, path="fake_quant"), logits)
+
+
+def test_qat_model_exports_to_onnx_bit_for_bit(base: MLP, synthetic: Dataset) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from mixprec.quant.onnx_export import onnx_predict, to_onnx
+
+    fq = FakeQuantMLP(base.copy(), "int8", "int8", accumulator=16, warmup_steps=3)
+    qat_train(fq, synthetic.train[:300], epochs=1, lr=0.01, seed=0)
+    q = export(fq, "int8-per-channel")
+    images = synthetic.test.images
+    assert_array_equal(onnx_predict(to_onnx(q), images), q.predict(images))

@@ -1,0 +1,70 @@
+"""``mixprec quantize --method gptq --accumulator intP`` and ``mixprec train --init --qat``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mixprec.cli import main
+from mixprec.data import Dataset
+from mixprec.nn.model import MLP
+from mixprec.quant import load, save
+from mixprec.quant.model import QuantizedMLP
+from mixprec.train import train
+
+
+@pytest.fixture(scope="module")
+def model_file(synthetic: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = MLP((784, 32, 16, 10), seed=0)
+    train(model, synthetic, epochs=2, progress=False, eval_split=None)
+    path = tmp_path_factory.mktemp("qcli") / "model.npz"
+    return save(model, path, metadata={"normalize": "standard"})
+
+
+def served_wraps(path: Path, data_dir: Path, mac: str, capsys: pytest.CaptureFixture) -> dict:
+    assert main(["evaluate", str(path), "--data-dir", str(data_dir), "--mac", mac, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("method", ["rtn", "gptq"])
+def test_quantize_with_an_accumulator_bound_serves_without_wraps(
+    model_file: Path, synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    method: str,
+) -> None:  # fmt: skip
+    out = tmp_path / "q.npz"
+    argv = ["quantize", str(model_file), "--scheme", "int8-per-channel", "--method", method,
+            "--accumulator", "int14", "--calibration", "200", "--data-dir", str(synthetic_dir),
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    q = load(out)
+    assert isinstance(q, QuantizedMLP) and q.metadata["accumulator"] == "int14"
+    assert q.metadata["method"] == method
+    result = served_wraps(out, synthetic_dir, "int8->int14:wrap", capsys)
+    assert result["events"]["forward"]["wraps"] == 0 and result["accuracy"] > 0.5
+
+
+def test_train_init_qat_writes_a_quantized_model(
+    model_file: Path, synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "model-qat.npz"
+    argv = ["train", "--init", str(model_file), "--qat", "int8-per-channel", "--epochs", "1",
+            "--lr", "0.01", "--seed", "0", "--accumulator", "int12", "--warmup", "2",
+            "--data-dir", str(synthetic_dir), "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert "test accuracy (fake quant)" in capsys.readouterr().out
+    q = load(out)
+    assert isinstance(q, QuantizedMLP) and str(q.scheme) == "int8-per-channel"
+    assert q.metadata["qat"] == "w8a8:acc12-a2q+"
+    result = served_wraps(out, synthetic_dir, "int8->int12:wrap", capsys)
+    assert result["events"]["forward"]["wraps"] == 0 and result["accuracy"] > 0.5
+
+
+def test_qat_errors(model_file: Path, synthetic_dir: Path, tmp_path: Path) -> None:
+    base = ["train", "--data-dir", str(synthetic_dir), "--out", str(tmp_path / "x.npz")]
+    assert main([*base, "--qat", "int8-per-channel"]) != 0  # no --init
+    assert main([*base, "--init", str(model_file), "--qat", "fp8_e4m3"]) != 0
+    bad = [*base, "--init", str(model_file), "--qat", "int8-per-channel", "--accumulator", "i16"]
+    assert main(bad) != 0
