@@ -15,14 +15,18 @@ A **serve** entry is one of, tried in this order:
    forward roles (weights, activations, forward MAC, scaling); or a policy per layer,
    ``BASE@LAYER=ENTRY...`` such as ``fp8@1=bf16@3=bf16`` (:mod:`mixprec.nn.layered`; checked
    before the MAC form, since an entry may hold a MAC: ``fp32@2=int8->int16:wrap``).
-4. a format name (``fp8_e4m3``, ``fp8_e5m2``, ``e3m4``, ``int4``, ...) — weights and activations
+4. a format name (``fp8_e4m3``, ``fp8_e5m2``, ``e3m4``, ``int4``, ``mxfp6_e2m3``,
+   ``nvfp4:tensor_scale=none``, ...) — weights and activations
    rounded to that format and multiplied exactly with float32 accumulation (``FMT->fp32``, order
    ``fast``). Float formats are used unscaled (a plain cast: values beyond the format's range
    saturate, tiny ones flush to its subnormals or zero; the ``fp8`` preset is the scaled
    alternative); integer formats get per-tensor symmetric scales and int32 accumulation, as the
-   ``int8`` preset.
+   ``int8`` preset. Block formats (MX, NVFP4) quantize each operand along the matmul's
+   reduction axis and multiply by the exact block MAC (``mxfp4->fp32``); MXFP8 E5M2, whose
+   block dots the exact MAC cannot hold, by fp32 BLAS on the block values.
 
-Names that are both a preset and a format (``fp32``, ``bf16``, ``fp16``, ``int8``) are presets.
+Names that are both a preset and a format (``fp32``, ``bf16``, ``fp16``, ``int8``, ``mxfp4``,
+``nvfp4``) are presets.
 ``check`` resolves every entry of a sweep before anything runs and raises one error listing every
 problem and what is allowed.
 """
@@ -34,8 +38,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixprec._util.names import canonical
-from mixprec.formats import FORMATS, Format, IntFormat, get_format
+from mixprec.formats import BLOCK_FORMATS, FORMATS, BlockFormat, Format, IntFormat
+from mixprec.formats.anyformat import get_format as get_any_format
 from mixprec.mac import MAC
+from mixprec.mac.blockscaled import BlockMAC
 from mixprec.nn import Policy
 from mixprec.nn.layered import LayerPolicy
 from mixprec.quant import SCHEMES
@@ -82,8 +88,15 @@ def _preset_key(name: str) -> str | None:
     return key if key in _presets() else None
 
 
-def _format_policy(fmt: Format) -> Policy:
-    """Weights and activations in ``fmt``, fp32 accumulation (integers: scaled, int32)."""
+def _format_policy(fmt: Format | BlockFormat) -> Policy:
+    """Weights and activations in ``fmt``, fp32 accumulation (integers: scaled, int32; block
+    formats: the exact block MAC where there is one, else fp32 BLAS on the block values)."""
+    if isinstance(fmt, BlockFormat):
+        try:
+            mac: MAC = BlockMAC(fmt, "fp32")
+        except ValueError:  # E5M2 elements: block dots beyond float64, no exact MX MAC
+            mac = MAC(input="fp32", accumulator="fp32", order="fast")
+        return Policy(weights=fmt, activations=fmt, forward_mac=mac, trainable=False)
     if isinstance(fmt, IntFormat):
         return Policy(
             weights=fmt,
@@ -135,17 +148,19 @@ def parse_serve(text: str) -> ServeConfig:
     if preset is not None:
         return ServeConfig(entry, "policy", policy=Policy.preset(preset))
     try:
-        fmt = get_format(entry)
+        fmt = get_any_format(entry)
     except ValueError:
         pass
     else:
         return ServeConfig(entry, "format", policy=_format_policy(fmt))
 
-    close = difflib.get_close_matches(entry.lower(), [*_presets(), *FORMATS], n=1)
+    names = [*_presets(), *FORMATS, *BLOCK_FORMATS]
+    close = difflib.get_close_matches(entry.lower(), names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
         f"unknown serve entry {text!r}.{hint} A serve entry is a policy preset "
-        f"({', '.join(_presets())}), a format name (e.g. fp8_e4m3, fp8_e5m2, e3m4, int4; "
+        f"({', '.join(_presets())}), a format name (e.g. fp8_e4m3, fp8_e5m2, e3m4, int4, mxfp4, "
+        "nvfp4:tensor_scale=none; "
         "`mixprec formats` lists them), a MAC override such as int8->int16:wrap, fp16->fp16, "
         "bf16->fp32, or ptq:SCHEME."
     )
@@ -201,7 +216,7 @@ def train_cost(text: str) -> float:
     policy = given if isinstance(given, Policy) else Policy.preset(given.base)  # its base's
     formats = ("weights", "activations", "gradients", "updates")
     macs = ("forward_mac", "input_grad_mac", "weight_grad_mac")
-    cost = 1.0 + sum(getattr(policy, role).name != "fp32" for role in formats)
+    cost = 1.0 + sum(str(getattr(policy, role).format) != "fp32" for role in formats)
     cost += sum(getattr(policy, role).input.name != "fp32" for role in macs)
     cost += 3 * (str(getattr(policy.scaling, "value", policy.scaling)) != "none")
     cost += str(getattr(policy.loss_scaling, "value", policy.loss_scaling)) != "none"

@@ -4,9 +4,13 @@
 ``gradients``, ``updates``) and the MAC of each matmul role (``forward``, ``input_grad``,
 ``weight_grad``), and sums the numeric events of both per layer and role in :class:`Events`.
 
-A rounded tensor travels with its scale as a :class:`Scaled` pair: ``values`` lie on the format's
-grid and stand for ``values / scale``; without per-tensor scaling the scale is 1. The MAC works on
-the values, and its float32 result is divided by the two scales.
+The tensors travel as :class:`~mixprec.nn.rounder.Scaled` pairs (values on the format's grid and
+their scale, :mod:`mixprec.nn.rounder`). The MAC works on the values, and its float32 result is
+divided by the two scales. An operand of a block-scaled role is quantized here, along its K axis
+(rows of ``a``, columns of ``b``), to block values that float32 holds exactly (each is an element
+value times a power of two, or NVFP4's E4M3 scale times an fp32 tensor scale, both well inside
+float32 for float32 input); a ``BlockMAC`` (``"mxfp4->fp32"``) takes the unquantized operands and
+quantizes them itself, the same way.
 
 **The BLAS path.** A MAC with an fp32 accumulator, order ``fast``, exact products (no product
 format), round-to-nearest-even and IEEE overflow means "add every exact product into an fp32
@@ -19,94 +23,35 @@ BLAS product: the bits are the MAC's (tested). For bf16 and fp32 inputs the prod
 inside the kernel's fused multiply-adds (OpenBLAS and MKL sgemm on x86-64 with FMA), in BLAS's
 order; ``MAC.matmul`` cannot assume FMA and emulates them in sequential order instead, which is
 also a ``fast`` result but much slower (seconds for one 128x784x128 fp32 product) and not the
-same bits. Event counts come from the result: when it holds inf or NaN, ``inf_results`` and
-``nan_results`` count them and ``overflows`` counts the non-finite outputs of finite operands
-(one overflowing addition each: after it the accumulator stays non-finite). Every other MAC runs
-through ``mac.matmul``.
-
-Tensor rounding events, per layer and role (``weights``, ``activations``, ``gradients``):
-``saturations`` (finite values beyond the format's max, clamped to ±max), ``overflows`` (finite
-gradients beyond the max, which become inf as in an IEEE cast), ``flushes`` (non-zero values that
-round to zero).
+same bits. Block-quantized operands take the BLAS path too when the MAC is ``fp32->fp32``
+``fast`` (the products of two MX or NVFP4 values are exact in float32 for such data: at most
+2 x 4 significant bits, or 2 x (2 + 4) for NVFP4): quantized inputs, fp32 accumulation, as
+microxcaling's and torchao's MX emulation. Event counts come from the result: when it holds inf
+or NaN, ``inf_results`` and ``nan_results`` count them and ``overflows`` counts the non-finite
+outputs of finite operands (one overflowing addition each: after it the accumulator stays
+non-finite). Every other MAC runs through ``mac.matmul``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from mixprec.formats import (
-    FP32,
-    FloatFormat,
-    Format,
-    IntFormat,
-    get_format,
-    quantize,
-    storage_dtype,
-)
-from mixprec.formats.fast32 import fits_float32
-from mixprec.formats.quantize import _quantize_float32
-from mixprec.formats.spec import Overflow, Rounding, as_rounding
+from mixprec.formats import FP32, BlockFormat, FloatFormat, Format, IntFormat, storage_dtype
+from mixprec.formats.anyformat import quantize as quantize_any
+from mixprec.formats.spec import Overflow, Rounding
 from mixprec.mac import MAC, MacStats
+from mixprec.mac.blockscaled import BlockMAC
 from mixprec.mac.unit import OrderKind
-from mixprec.nn.events import Events, RoundingStats
+from mixprec.nn.events import Events
 from mixprec.nn.policy import Policy
+from mixprec.nn.rounder import Rounder, Scaled, tensor_scale
 from mixprec.nn.spec import Granularity
 
 __all__ = ["Numerics", "Rounder", "Scaled", "runs_as_blas", "tensor_scale"]
 
 
-class Scaled(NamedTuple):
-    """A rounded tensor: ``values`` on the format's grid, standing for ``values / scale``."""
-
-    values: np.ndarray
-    scale: float
-
-    @property
-    def T(self) -> Scaled:
-        """The transpose, same scale (so the layers can write ``x.T``)."""
-        return Scaled(self.values.T, self.scale)
-
-    def sum(self, axis: int) -> np.ndarray:
-        """The unscaled float32 sum along ``axis`` (a bias gradient)."""
-        total = self.values.sum(axis=axis)
-        return total if self.scale == 1.0 else total * np.float32(1.0 / self.scale)
-
-
-def _amax(x: np.ndarray) -> float:
-    """Largest magnitude of ``x`` (NaN if ``x`` holds a NaN, 0 if empty): two fast reductions."""
-    return max(float(x.max()), -float(x.min())) if x.size else 0.0
-
-
-def tensor_scale(x: np.ndarray, fmt: Format | str, amax: float | None = None) -> float:
-    """The per-tensor scale of ``x`` for ``fmt`` (see :mod:`mixprec.nn.policy`).
-
-    Floats: the largest power of two ``s`` with ``amax * s <= fmt.max`` (exact to apply and to
-    undo). Integers: ``fmt.max / amax`` (symmetric, zero point 0). 1 for an all-zero tensor or
-    one holding inf or NaN (which then overflows visibly). ``amax``: the largest magnitude of
-    ``x``, when the caller has it.
-
-    >>> tensor_scale(np.array([0.01, -3.0]), "fp8_e4m3")  # 448 / 3 = 149.3 -> 2**7
-    128.0
-    """
-    fmt = get_format(fmt)
-    return _scale(fmt, fmt.max, _amax(x) if amax is None else amax)
-
-
-def _scale(fmt: Format, fmax: float, amax: float) -> float:
-    """:func:`tensor_scale` from the format's max and the tensor's largest magnitude."""
-    if not math.isfinite(amax) or amax == 0.0:
-        return 1.0
-    if isinstance(fmt, IntFormat):
-        return fmax / amax
-    _, exponent = math.frexp(fmax / amax)  # fmax / amax = m * 2**exponent, 0.5 <= m < 1
-    return math.ldexp(1.0, exponent - 1)
-
-
-_NO_ROUNDING_EVENT = RoundingStats()
 _NO_MAC_EVENT = MacStats()
 
 
@@ -143,137 +88,6 @@ def runs_as_blas(mac: MAC) -> bool:
     )
 
 
-def _nonzero_magnitudes(x: np.ndarray) -> int:
-    """Number of elements of float32 ``x`` other than +0 and -0 (on the bits: 5x faster)."""
-    return int(np.count_nonzero(x.view(np.uint32) << np.uint32(1)))
-
-
-@dataclass
-class Rounder:
-    """Rounds one role's tensors: format, overflow policy, optional per-tensor scale.
-
-    Rounding is :func:`mixprec.formats.quantize` (for float32 tensors its lean entry
-    ``mixprec.formats.quantize._quantize_float32``, checked once here). With ``events`` it counts
-    saturations, overflows and flushes (see the module docstring) per layer.
-    """
-
-    fmt: Format
-    role: str
-    overflow: str
-    per_tensor: bool
-    events: Events | None = None
-
-    def __post_init__(self) -> None:
-        self.fmt = get_format(self.fmt)
-        quantize(np.zeros(0, np.float32), self.fmt, overflow=self.overflow)  # checks them
-        self._overflow = Overflow(self.overflow)
-        self._float32 = fits_float32(self.fmt)  # float32 tensors take _quantize_float32
-        self.is_identity = self.fmt == FP32 and not self.per_tensor
-        """Whether rounding is the identity (fp32 values, no scale): then it costs nothing."""
-        self._max = self.fmt.max  # a derived property: computed once here
-
-    def scaled(
-        self,
-        x: np.ndarray,
-        layer: int = 0,
-        rounding: Rounding | str = Rounding.NEAREST_EVEN,
-        rng: np.random.Generator | None = None,
-    ) -> Scaled:
-        """Scale (per tensor, if the policy says so) and round ``x``; ``x`` is not modified."""
-        if self.is_identity:
-            return Scaled(x, 1.0)
-        amax = _amax(x)
-        scale = 1.0
-        if self.per_tensor:
-            scale = _scale(self.fmt, self._max, amax)
-            if scale != 1.0:
-                x = x * np.float32(scale)
-                amax *= scale
-        fits = amax <= self._max  # False for NaN
-        q = self._round(x, rounding, rng)
-        if self.events is not None:
-            self._count(layer, x, q, fits)
-        return Scaled(q, scale)
-
-    def scaled_many(self, xs: list[np.ndarray], layers: list[int]) -> list[Scaled]:
-        """:meth:`scaled` of several float32 tensors (nearest-even), each with its own scale.
-
-        The values are those of one call per tensor; the fixed cost of a rounding call is paid
-        once, on one buffer that holds them all.
-        """
-        if self.is_identity:
-            return [Scaled(x, 1.0) for x in xs]
-        if len(xs) == 1 or any(x.dtype != np.float32 for x in xs):
-            return [self.scaled(x, layer) for x, layer in zip(xs, layers, strict=True)]
-        bounds = np.cumsum([0] + [x.size for x in xs]).tolist()
-        flat = np.empty(bounds[-1], np.float32)
-        scales, fits = [], []
-        for x, lo, hi in zip(xs, bounds[:-1], bounds[1:], strict=True):
-            amax = _amax(x)
-            scale = _scale(self.fmt, self._max, amax) if self.per_tensor else 1.0
-            if scale != 1.0:
-                np.multiply(x.reshape(-1), np.float32(scale), out=flat[lo:hi])
-                amax *= scale
-            else:
-                flat[lo:hi] = x.reshape(-1)
-            scales.append(scale)
-            fits.append(amax <= self._max)
-        q = self._round(flat, Rounding.NEAREST_EVEN, None)
-        out = []
-        for i, (x, lo, hi) in enumerate(zip(xs, bounds[:-1], bounds[1:], strict=True)):
-            if self.events is not None:
-                self._count(layers[i], flat[lo:hi], q[lo:hi], fits[i])
-            out.append(Scaled(q[lo:hi].reshape(x.shape), scales[i]))
-        return out
-
-    def _round(
-        self, x: np.ndarray, rounding: Rounding | str, rng: np.random.Generator | None
-    ) -> np.ndarray:
-        if self._float32 and x.dtype == np.float32:
-            return _quantize_float32(x, self.fmt, as_rounding(rounding), self._overflow, rng)
-        return quantize(x, self.fmt, rounding, self.overflow, rng)
-
-    def values(
-        self,
-        x: np.ndarray,
-        layer: int = 0,
-        rounding: Rounding | str = Rounding.NEAREST_EVEN,
-        rng: np.random.Generator | None = None,
-    ) -> np.ndarray:
-        """Round and undo the scale: float32 values on the (scaled) grid."""
-        values, scale = self.scaled(x, layer, rounding, rng)
-        if scale != 1.0:
-            values *= np.float32(1.0 / scale)
-        return values
-
-    def values_many(self, xs: list[np.ndarray], layers: list[int]) -> list[np.ndarray]:
-        """:meth:`values` of several tensors, rounded together as :meth:`scaled_many`."""
-        out = []
-        for values, scale in self.scaled_many(xs, layers):
-            if scale != 1.0:
-                values *= np.float32(1.0 / scale)
-            out.append(values)
-        return out
-
-    def _count(self, layer: int, x: np.ndarray, q: np.ndarray, fits: bool) -> None:
-        assert self.events is not None
-        if x.dtype == np.float32 and q.dtype == np.float32:
-            kept = _nonzero_magnitudes(q)  # no zero in q: nothing flushed, x need not be read
-            flushes = _nonzero_magnitudes(x) - kept if kept < q.size else 0
-        else:
-            flushes = int(np.count_nonzero(x)) - int(np.count_nonzero(q))
-        beyond = 0
-        if not fits:
-            with np.errstate(invalid="ignore"):
-                beyond = int(np.count_nonzero(np.isfinite(x) & (np.abs(x) > self._max)))
-        if not (flushes or beyond):
-            self.events.touch(layer, self.role, _NO_ROUNDING_EVENT)
-        elif self.overflow == "inf":
-            self.events.add(layer, self.role, RoundingStats(overflows=beyond, flushes=flushes))
-        else:
-            self.events.add(layer, self.role, RoundingStats(saturations=beyond, flushes=flushes))
-
-
 class Numerics:
     """A policy ready to run: rounding per tensor role, a MAC per matmul role, event counts.
 
@@ -302,6 +116,8 @@ class Numerics:
                     f"{role}: {spec.scaling.value} scaling is not served by the float path; "
                     "use 'none' or 'per_tensor' (per-channel schemes: mixprec.quant)"
                 )
+            if isinstance(spec.format, BlockFormat):
+                return Rounder(FP32, role, spec.overflow.value, False, sink, block=spec.format)
             return Rounder(spec.format, role, spec.overflow.value, spec.is_scaled, sink)
 
         self.weights = rounder("weights")
@@ -329,6 +145,12 @@ class Numerics:
             and all(f == mac.input for f in operands[role])
             for role, mac in self.macs.items()
         }
+        self._block_mac = {role: isinstance(mac, BlockMAC) for role, mac in self.macs.items()}
+        _check_block_macs(self.macs, {
+            "forward": (self.activations, self.weights),
+            "input_grad": (self.gradients, self.weights),
+            "weight_grad": (self.activations, self.gradients),
+        })  # fmt: skip
 
     def take_events(self) -> Events:
         """The events so far; counting starts again from zero."""
@@ -342,6 +164,8 @@ class Numerics:
     def matmul(self, role: str, layer: int, a: Scaled, b: Scaled) -> np.ndarray:
         """``(a / scale_a) @ (b / scale_b)`` by the MAC of ``role``, as float32."""
         mac = self.macs[role]
+        if (a.block is not None or b.block is not None) and not self._block_mac[role]:
+            a, b = _blocked(a, b)  # a block MAC quantizes its float operands itself
         if self._blas[role]:
             with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are counted
                 y = a.values @ b.values
@@ -388,3 +212,26 @@ class Numerics:
         if on_grid and not self.weights.per_tensor:
             return [Scaled(w, 1.0) for w in weights]
         return self.weights.scaled_many(list(weights), list(range(1, len(weights) + 1)))
+
+
+def _blocked(a: Scaled, b: Scaled) -> tuple[Scaled, Scaled]:
+    """The operands of ``a @ b`` quantized to their block formats along K (float32, exact)."""
+    if a.block is not None:
+        a = Scaled(quantize_any(a.values, a.block, axis=-1), a.scale)
+    if b.block is not None:
+        b = Scaled(quantize_any(b.values, b.block, axis=0), b.scale)
+    return a, b
+
+
+def _check_block_macs(macs: dict[str, MAC], operands: dict[str, tuple[Rounder, Rounder]]) -> None:
+    """A block MAC quantizes its operands to its own block format: a role of another refused."""
+    for role, mac in macs.items():
+        if not isinstance(mac, BlockMAC):
+            continue
+        for rounder in operands[role]:
+            if rounder.block is not None and rounder.block != mac.input:
+                raise ValueError(
+                    f"{role} MAC {mac} quantizes its operands to {mac.input}, but the "
+                    f"{rounder.role} role is {rounder.block}; give the role the MAC's block "
+                    "format (or fp32), or use an 'fp32->fp32' MAC"
+                )

@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
-from mixprec.formats import Format, IntFormat, get_format
+from mixprec.formats import BlockFormat, Format, IntFormat
 from mixprec.nn.layered import entry_policy
 from mixprec.nn.model import MLP
-from mixprec.nn.policy import Policy, Scaling
+from mixprec.nn.policy import Policy
 
 __all__ = ["Cost", "LayerCost", "LayerPrecision", "cost", "layer_precision"]
 
@@ -63,8 +63,8 @@ class LayerPrecision:
             layer's scale bytes.
     """
 
-    weights: Format
-    activations: Format
+    weights: Format | BlockFormat
+    activations: Format | BlockFormat
     weight_scales: str = "none"
     activation_scaled: bool = False
     static_input_bytes: int = 0
@@ -86,23 +86,23 @@ def layer_precision(policy: Policy | str | LayerPrecision) -> LayerPrecision:
     if isinstance(policy, LayerPrecision):
         return policy
     p = policy if isinstance(policy, Policy) else entry_policy(policy)
-    scaled = p.scaling is Scaling.PER_TENSOR
-    weights, activations = get_format(p.weights), get_format(p.activations)
+    w, a = p.specs()["weights"], p.specs()["activations"]
+    weights, activations = w.format, a.format
     return LayerPrecision(
         weights=weights,
         activations=activations,
-        weight_scales="tensor" if scaled or isinstance(weights, IntFormat) else "none",
-        activation_scaled=scaled or isinstance(activations, IntFormat),
+        weight_scales="tensor" if w.is_scaled or isinstance(weights, IntFormat) else "none",
+        activation_scaled=a.is_scaled or isinstance(activations, IntFormat),
     )
 
 
-def _element_bits(fmt: Format) -> int:
+def _element_bits(fmt: Format | BlockFormat) -> int:
     """Bits of one stored element (a block format's element format's bits)."""
     element = getattr(fmt, "element", None)
     return int(element.bits) if element is not None else int(fmt.bits)
 
 
-def _block_scale_bytes(fmt: Format, n_in: int, n_out: int) -> int:
+def _block_scale_bytes(fmt: Format | BlockFormat, n_in: int, n_out: int) -> int:
     """Bytes of a block-scaled format's scales: one per block along ``n_in``, packed by column."""
     block = getattr(fmt, "block_size", None)
     if block is None:

@@ -45,7 +45,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from mixprec.formats import FP32, Format, IntFormat, get_format, list_formats, to_storage
+from mixprec.formats import FP32, BlockFormat, Format, IntFormat, get_format, list_formats
+from mixprec.formats.anyformat import to_storage
 from mixprec.nn.model import BOOK_SIZES, MLP
 from mixprec.nn.policy import MasterWeights, Policy
 
@@ -149,8 +150,16 @@ class MemoryRow:
     master_bytes: int = 0
 
 
-def _bytes(n_values: int, fmt: Format) -> int:
-    """Bytes of ``n_values`` values packed at ``fmt.bits`` bits each (rounded up to a byte)."""
+def _bytes(n_values: int, fmt: Format | BlockFormat) -> int:
+    """Bytes of ``n_values`` values packed at ``fmt.bits`` bits each (rounded up to a byte).
+
+    A block format: its element codes packed, one scale per ``block_size`` values (the counts
+    are totals, so blocks are counted as if every tensor's length were a multiple of the block
+    size; ``mixprec.nn.cost`` counts them per column), and NVFP4's fp32 tensor scale.
+    """
+    if isinstance(fmt, BlockFormat):
+        scales = -(-n_values // fmt.block_size) * fmt.scale.bits
+        return -(-(n_values * fmt.element.bits + scales + fmt.tensor_bits) // 8)
     return -(-n_values * fmt.bits // 8)
 
 
@@ -213,7 +222,7 @@ class MemoryReport:
         return "\n".join(lines)
 
 
-def _store(x: np.ndarray, fmt: Format) -> int | None:
+def _store(x: np.ndarray, fmt: Format | BlockFormat) -> int | None:
     """``nbytes`` of ``x`` in ``fmt``'s dtype (integers with a symmetric per-tensor scale)."""
     try:
         if isinstance(fmt, IntFormat) and x.size:
@@ -226,7 +235,7 @@ def _store(x: np.ndarray, fmt: Format) -> int | None:
 
 
 def _measure(
-    model: MLP, batch: int, formats: tuple[Format, Format, Format]
+    model: MLP, batch: int, formats: tuple[Format | BlockFormat, ...]
 ) -> tuple[int | None, int | None]:
     """Real ``nbytes`` of parameters, and of parameters + activations + gradients of a batch."""
     weights_fmt, act_fmt, grad_fmt = formats
@@ -250,7 +259,7 @@ def _measure(
 def _row(
     name: str,
     c: Counts,
-    formats: tuple[Format, Format, Format],
+    formats: tuple[Format | BlockFormat, ...],
     master: bool,
     model: MLP | None,
 ) -> MemoryRow:
@@ -318,7 +327,8 @@ def memory(
         chosen_policies = [Policy.preset(p) for p in policy]
     policy_rows = []
     for p in chosen_policies:
-        master = p.master_weights is MasterWeights.FP32 and p.weights != FP32
-        trio = (p.weights, p.activations, p.gradients)
-        policy_rows.append(_row(str(p), c, trio, master, instance))  # type: ignore[arg-type]
+        specs = p.specs()
+        master = p.master_weights is MasterWeights.FP32 and specs["weights"].format != FP32
+        trio = (specs["weights"].format, specs["activations"].format, specs["gradients"].format)
+        policy_rows.append(_row(str(p), c, trio, master, instance))
     return MemoryReport(counts=c, rows=rows, policies=tuple(policy_rows))

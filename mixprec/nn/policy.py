@@ -33,33 +33,7 @@ point 0): an integer weight or activation format requires it. Biases are added t
 result in its accumulator precision (float32 after the scales are divided out), as an int32 or
 float32 bias in hardware.
 
-Presets (``Policy.presets()``), and why:
-
-* ``fp32``: float32 everywhere, ``fp32->fp32`` MACs in ``fast`` order: plain float32 BLAS, the
-  reference (it reproduces a plain-numpy MLP bit for bit).
-* ``bf16``: bf16 weights, activations and gradients, ``bf16->fp32`` MACs, fp32 master weights
-  (bf16 has fp32's range, so no loss scaling; updates of ~lr * g are far below a bf16 ulp of the
-  weights, hence the master copy). ``bf16-sr`` drops the master copy and rounds each update into
-  the bf16 weights stochastically, which keeps small updates in expectation.
-* ``fp16``: fp16 only, updates rounded to nearest into fp16 weights, no loss scaling: the
-  baseline whose gradient underflow and lost updates ``fp16-amp`` fixes.
-* ``fp16-amp``: fp16 compute with fp32 master weights and dynamic loss scaling from 2**16,
-  growth interval 2000 (Micikevicius et al. 2018; the defaults of common AMP scalers).
-* ``fp8``: E4M3 weights and activations (more precision), E5M2 gradients (more range), MACs
-  accumulating in fp32 (the backward MACs take ``fp16`` inputs, a format that holds both E4M3 and
-  E5M2 exactly, since a MAC has one input format), fp32 master weights, and per-tensor
-  power-of-two scaling. Scaling is needed here: E4M3's normal range starts at 2**-6 = 0.016,
-  below the median magnitude of this MLP's first-layer weights (0.034 at He initialization, a
-  quarter of them subnormal in E4M3, with 0 to 2 significant bits), and the gradient of the
-  logits (a batch mean) has a median of 5e-4 at initialization and shrinks as the loss falls,
-  toward E5M2's subnormals (from 2**-14 = 6e-5 down). A scale per tensor puts each tensor's
-  largest magnitude at the top of its format, as FP8 recipes do, so every tensor uses the
-  format's full precision, and loss scaling is unnecessary.
-* ``int8``: serving only: int8 weights and activations with per-tensor symmetric scales (the
-  weights' from the weights, each activation's from its batch: dynamic quantization), exact
-  ``int8->int32`` MACs, the int32 result scaled back to float32, plus bias, ReLU, then
-  requantized to int8 for the next layer. Calibrated static scales and per-channel schemes are
-  :func:`mixprec.quant.quantize` (``mixprec.quant.model``).
+The presets and why each is what it is: :mod:`mixprec.nn.presets`.
 
 >>> str(Policy.preset("fp16-amp")), str(Policy.preset("int8").with_mac(forward="int8->int16:wrap"))
 ('fp16-amp', 'int8[forward_mac=int8->int16]')
@@ -75,8 +49,11 @@ from typing import Any
 
 from mixprec._util.choice import as_choice
 from mixprec._util.names import canonical
-from mixprec.formats import FP32, Format, IntFormat, Overflow, Rounding, get_format
+from mixprec.formats import FP32, BlockFormat, FloatFormat, IntFormat, Overflow, Rounding
+from mixprec.formats.anyformat import AnyFormat
+from mixprec.formats.anyformat import get_format as get_any_format
 from mixprec.mac import MAC
+from mixprec.nn.presets import PRESETS
 from mixprec.nn.spec import Granularity, TensorSpec
 
 __all__ = ["LossScaling", "MasterWeights", "Policy", "Scaling"]
@@ -129,6 +106,65 @@ SCALED_ROLES = ("weights", "activations", "gradients")
 _ROLES_MACS = ("forward_mac", "input_grad_mac", "weight_grad_mac")
 
 
+def _role_spec(role: str, value: object, scaling: Scaling) -> TensorSpec:
+    """A role's spec: a ``TensorSpec`` as given, or the default spec of a format (name)."""
+    if isinstance(value, TensorSpec):
+        return value
+    if isinstance(value, dict):  # the JSON form of as_dict
+        return TensorSpec(**value)
+    if not isinstance(value, (str, FloatFormat, IntFormat, BlockFormat)):
+        raise TypeError(f"Policy.{role} must be a TensorSpec or a format (name), got {value!r}")
+    fmt = get_any_format(value)
+    scaled = scaling is Scaling.PER_TENSOR and role in SCALED_ROLES
+    block = isinstance(fmt, BlockFormat)
+    return TensorSpec(
+        format=fmt,
+        scaling=Granularity.PER_TENSOR if scaled and not block else Granularity.NONE,
+        overflow=ROLE_OVERFLOW[role],
+    )
+
+
+def _spec_value(role: str, spec: TensorSpec, scaling: Scaling) -> str | dict[str, Any]:
+    """A role's JSON form: the format name for the default spec, else the spec's fields."""
+    if spec == _role_spec(role, spec.format, scaling):
+        return str(spec.format)
+    out: dict[str, Any] = {"format": str(spec.format), "scaling": spec.scaling.value}
+    if spec.group_size is not None:
+        out["group_size"] = spec.group_size
+    out.update(overflow=spec.overflow.value, rounding=spec.rounding.value)
+    return out
+
+
+def _check_roles(policy: Policy) -> None:
+    """The role combinations a policy refuses (see :class:`Policy`, Raises)."""
+    specs = policy.specs()
+    for role in ("weights", "activations"):
+        spec = specs[role]
+        if isinstance(spec.format, IntFormat) and not spec.is_scaled:
+            raise ValueError(
+                f"integer {role} ({spec.format.name}) need a scale: pass scaling='per_tensor'"
+            )
+    blocks = [role for role, spec in specs.items() if spec.is_block]
+    if "updates" in blocks:
+        raise ValueError(
+            f"updates in a block format ({specs['updates'].format}) are not supported: an "
+            "update is added elementwise; use an element format"
+        )
+    if policy.trainable:
+        for role in ("gradients", "updates"):
+            fmt = specs[role].format
+            if isinstance(fmt, IntFormat):
+                raise ValueError(
+                    f"integer {role} ({fmt.name}) are not supported in training; use a float "
+                    "format, or trainable=False for a serving policy"
+                )
+        if "weights" in blocks and policy.master_weights is not MasterWeights.FP32:
+            raise ValueError(
+                f"block-scaled weights ({specs['weights'].format}) are quantized by each matmul "
+                "from a float32 copy: pass master_weights='fp32'"
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """The formats and MAC units of every role, and how training keeps and scales its numbers.
@@ -157,10 +193,10 @@ class Policy:
             gradient or update format in a trainable policy.
     """
 
-    weights: Format | str = FP32
-    activations: Format | str = FP32
-    gradients: Format | str = FP32
-    updates: Format | str = FP32
+    weights: TensorSpec | AnyFormat | str = FP32
+    activations: TensorSpec | AnyFormat | str = FP32
+    gradients: TensorSpec | AnyFormat | str = FP32
+    updates: TensorSpec | AnyFormat | str = FP32
     forward_mac: MAC | str = "fp32->fp32"
     input_grad_mac: MAC | str = "fp32->fp32"
     weight_grad_mac: MAC | str = "fp32->fp32"
@@ -175,13 +211,13 @@ class Policy:
 
     def __post_init__(self) -> None:
         put = object.__setattr__
+        put(self, "scaling", _choice(Scaling, self.scaling, "scaling"))
         for role in _ROLES_FORMATS:
-            put(self, role, get_format(getattr(self, role)))
+            put(self, role, _role_spec(role, getattr(self, role), Scaling(self.scaling)))
         for role in _ROLES_MACS:
             put(self, role, _mac(getattr(self, role), role))
         put(self, "master_weights", _choice(MasterWeights, self.master_weights, "master_weights"))
         put(self, "loss_scaling", _choice(LossScaling, self.loss_scaling, "loss_scaling"))
-        put(self, "scaling", _choice(Scaling, self.scaling, "scaling"))
         rounding = _choice(Rounding, self.update_rounding, "update_rounding")
         if rounding not in (Rounding.NEAREST_EVEN, Rounding.STOCHASTIC):
             raise ValueError(
@@ -196,26 +232,13 @@ class Policy:
             raise TypeError(f"Policy.growth_interval must be an int, got {self.growth_interval!r}")
         if self.growth_interval < 1:
             raise ValueError(f"Policy.growth_interval must be >= 1, got {self.growth_interval}")
-        for role in ("weights", "activations"):
-            fmt = getattr(self, role)
-            if isinstance(fmt, IntFormat) and self.scaling is not Scaling.PER_TENSOR:
-                raise ValueError(
-                    f"integer {role} ({fmt.name}) need a scale: pass scaling='per_tensor'"
-                )
-        if self.trainable:
-            for role in ("gradients", "updates"):
-                fmt = getattr(self, role)
-                if isinstance(fmt, IntFormat):
-                    raise ValueError(
-                        f"integer {role} ({fmt.name}) are not supported in training; use a float "
-                        "format, or trainable=False for a serving policy"
-                    )
+        _check_roles(self)
 
     # -- presets ---------------------------------------------------------------------------------
     @staticmethod
     def presets() -> dict[str, str]:
         """The preset names and a one-line description of each."""
-        return {name: description for name, (description, _) in _PRESETS.items()}
+        return {name: description for name, (description, _) in PRESETS.items()}
 
     @classmethod
     def preset(cls, name: str | Policy) -> Policy:
@@ -227,14 +250,22 @@ class Policy:
         if isinstance(name, Policy):
             return name
         key = canonical(name)
-        if key not in _PRESETS:
-            listing = "; ".join(f"{k}: {d}" for k, (d, _) in _PRESETS.items())
+        if key not in PRESETS:
+            listing = "; ".join(f"{k}: {d}" for k, (d, _) in PRESETS.items())
             raise ValueError(f"unknown policy {name!r}. Presets: {listing}")
-        return cls(**_PRESETS[key][1], name=key)
+        return cls(**PRESETS[key][1], name=key)
 
     # -- changes ---------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> Policy:
-        """A copy with some fields changed (``name`` is kept: ``str`` shows the differences)."""
+        """A copy with some fields changed (``name`` is kept: ``str`` shows the differences).
+
+        A role that holds its default spec (as a format name makes it) follows a change of
+        ``scaling``; a role given its own ``TensorSpec`` keeps it.
+        """
+        for role in _ROLES_FORMATS:
+            spec = getattr(self, role)
+            if role not in changes and spec == _role_spec(role, spec.format, Scaling(self.scaling)):
+                changes[role] = spec.format
         return dataclasses.replace(self, **changes)
 
     def with_mac(
@@ -257,27 +288,17 @@ class Policy:
 
     # -- tensor specs ----------------------------------------------------------------------------
     def specs(self, layer: int | None = None) -> dict[str, TensorSpec]:
-        """The :class:`~mixprec.nn.spec.TensorSpec` of each tensor role.
+        """The :class:`~mixprec.nn.spec.TensorSpec` of each tensor role (the role fields).
 
         Args:
             layer: the layer (1-based) whose specs are wanted; ``None`` for the policy's default.
-                Every layer has the default specs today; per-layer overrides resolve here.
+                A ``Policy`` gives every layer its own fields (per-layer policies:
+                :class:`mixprec.nn.layered.LayerPolicy`).
 
         Returns:
             ``{"weights": ..., "activations": ..., "gradients": ..., "updates": ...}``.
         """
-        per_tensor = self.scaling is Scaling.PER_TENSOR
-        return {
-            role: TensorSpec(
-                format=getattr(self, role),
-                scaling=(
-                    Granularity.PER_TENSOR if per_tensor and role in SCALED_ROLES
-                    else Granularity.NONE
-                ),
-                overflow=ROLE_OVERFLOW[role],
-            )
-            for role in _ROLES_FORMATS
-        }  # fmt: skip
+        return {role: getattr(self, role) for role in _ROLES_FORMATS}
 
     # -- description -----------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
@@ -286,7 +307,7 @@ class Policy:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name in _ROLES_FORMATS:
-                value = value.name
+                value = _spec_value(field.name, value, Scaling(self.scaling))
             elif field.name in _ROLES_MACS:
                 value = str(value)
             elif isinstance(value, enum.Enum):
@@ -297,20 +318,20 @@ class Policy:
     def changes(self) -> dict[str, Any]:
         """The fields that differ from the preset ``name`` (all of them without a preset)."""
         mine = self.as_dict()
-        if self.name is None or self.name not in _PRESETS:
+        if self.name is None or self.name not in PRESETS:
             return {k: v for k, v in mine.items() if k != "name"}
         base = Policy.preset(self.name).as_dict()
         return {k: v for k, v in mine.items() if v != base[k]}
 
     def __str__(self) -> str:
         """The preset name, with the fields changed from it; or a compact role summary."""
-        if self.name is not None and self.name in _PRESETS:
+        if self.name is not None and self.name in PRESETS:
             diff = self.changes()
             if not diff:
                 return self.name
             return f"{self.name}[{','.join(f'{k}={v}' for k, v in diff.items())}]"
         macs = {str(self.forward_mac), str(self.input_grad_mac), str(self.weight_grad_mac)}
-        names = {role: get_format(getattr(self, role)).name for role in _ROLES_FORMATS}
+        names = {role: str(getattr(self, role).format) for role in _ROLES_FORMATS}
         parts = [
             f"w={names['weights']}",
             f"a={names['activations']}",
@@ -336,60 +357,3 @@ class Policy:
         if not self.trainable:
             parts.append("serving")
         return " ".join(parts)
-
-
-def _fp_preset(fmt: str, **extra: Any) -> dict[str, Any]:
-    mac = MAC(input=fmt, accumulator="fp32", order="fast")
-    return dict(
-        weights=fmt, activations=fmt, gradients=fmt, forward_mac=mac, input_grad_mac=mac,
-        weight_grad_mac=mac, **extra,
-    )  # fmt: skip
-
-
-_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "fp32": (
-        "float32 everywhere, plain float32 BLAS",
-        dict(forward_mac=MAC(input="fp32", accumulator="fp32", order="fast")),
-    ),
-    "bf16": (
-        "bf16 weights, activations and gradients, fp32 accumulation, fp32 master weights",
-        _fp_preset("bf16", master_weights="fp32"),
-    ),
-    "bf16-sr": (
-        "bf16 only: no master copy, updates rounded stochastically into bf16 weights",
-        _fp_preset("bf16", updates="bf16", update_rounding="stochastic"),
-    ),
-    "fp16": (
-        "fp16 only: no master copy, updates rounded to nearest, no loss scaling",
-        _fp_preset("fp16", updates="fp16"),
-    ),
-    "fp16-amp": (
-        "fp16 with fp32 accumulation, fp32 master weights, dynamic loss scaling from 2**16",
-        _fp_preset("fp16", master_weights="fp32", loss_scaling="dynamic", loss_scale=2.0**16),
-    ),
-    "fp8": (
-        "E4M3 weights and activations, E5M2 gradients, per-tensor power-of-two scales, fp32 "
-        "accumulation and master weights",
-        dict(
-            weights="fp8_e4m3",
-            activations="fp8_e4m3",
-            gradients="fp8_e5m2",
-            forward_mac=MAC(input="fp8_e4m3", accumulator="fp32", order="fast"),
-            input_grad_mac=MAC(input="fp16", accumulator="fp32", order="fast"),
-            weight_grad_mac=MAC(input="fp16", accumulator="fp32", order="fast"),
-            master_weights="fp32",
-            scaling="per_tensor",
-        ),  # fmt: skip
-    ),
-    "int8": (
-        "serving only: int8 weights and activations with per-tensor symmetric scales, int32 "
-        "accumulation, requantized between layers",
-        dict(
-            weights="int8",
-            activations="int8",
-            forward_mac="int8->int32",
-            scaling="per_tensor",
-            trainable=False,
-        ),  # fmt: skip
-    ),
-}

@@ -3,7 +3,9 @@
 One vocabulary for every tensor mixprec rounds: the roles of a training or serving
 :class:`~mixprec.nn.Policy` (``policy.specs()``) and the weights and inputs of a post-training
 quantization scheme (``mixprec.quant.Scheme.from_specs``). A spec's ``format`` is any
-``mixprec.formats`` format (a block-scaled format is a format too).
+``mixprec.formats`` format, element or block-scaled (``"mxfp8_e4m3"``, ``"nvfp4"``). A block
+format brings its own scales (one per block along the axis its consumer names: the reduction
+axis of a matmul), so its spec takes ``scaling="none"``.
 
 Scaling (how values are mapped onto the format's grid before rounding):
 
@@ -16,6 +18,8 @@ Scaling (how values are mapped onto the format's grid before rounding):
 
 >>> TensorSpec(format="fp8_e4m3", scaling="per_tensor")
 TensorSpec(format=fp8_e4m3, scaling=per_tensor, overflow=saturate, rounding=nearest_even)
+>>> TensorSpec(format="mxfp4").is_block
+True
 >>> TensorSpec(format="int4", scaling="per_group")
 Traceback (most recent call last):
 ValueError: TensorSpec(scaling='per_group') needs group_size >= 1, got None
@@ -27,7 +31,8 @@ import enum
 from dataclasses import dataclass
 
 from mixprec._util.choice import as_choice
-from mixprec.formats import Format, Overflow, Rounding, get_format
+from mixprec.formats import BlockFormat, Format, Overflow, Rounding
+from mixprec.formats.anyformat import get_format
 
 __all__ = ["Granularity", "TensorSpec"]
 
@@ -46,7 +51,7 @@ class TensorSpec:
     """The precision of one tensor.
 
     Args:
-        format: the format (a ``Format`` or its name).
+        format: the format (a ``Format``, a ``BlockFormat`` or the name of either).
         scaling: ``"none"``, ``"per_tensor"``, ``"per_channel"`` or ``"per_group"``.
         group_size: values per scale with ``per_group`` (else ``None``).
         overflow: what values beyond the format's range become (``"saturate"``, ``"inf"``).
@@ -54,10 +59,10 @@ class TensorSpec:
 
     Raises:
         ValueError: an unknown format or choice, a group size without ``per_group`` or a
-            ``per_group`` without one.
+            ``per_group`` without one, a block format with a scaling other than ``none``.
     """
 
-    format: Format
+    format: Format | BlockFormat
     scaling: Granularity = Granularity.NONE
     group_size: int | None = None
     overflow: Overflow = Overflow.SATURATE
@@ -69,6 +74,12 @@ class TensorSpec:
         put(self, "scaling", as_choice(Granularity, self.scaling, "TensorSpec.scaling"))
         put(self, "overflow", as_choice(Overflow, self.overflow, "TensorSpec.overflow"))
         put(self, "rounding", as_choice(Rounding, self.rounding, "TensorSpec.rounding"))
+        if isinstance(self.format, BlockFormat) and self.scaling is not Granularity.NONE:
+            raise ValueError(
+                f"TensorSpec(format={str(self.format)!r}) is block-scaled (one scale per "
+                f"{self.format.block_size} values); it takes scaling='none', not "
+                f"{self.scaling.value!r}"
+            )
         grouped = self.scaling is Granularity.PER_GROUP
         size = self.group_size
         if grouped and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
@@ -82,6 +93,11 @@ class TensorSpec:
             )
 
     @property
+    def is_block(self) -> bool:
+        """Whether the format is block-scaled (its scales run along its consumer's axis)."""
+        return isinstance(self.format, BlockFormat)
+
+    @property
     def is_scaled(self) -> bool:
         """Whether the tensor gets a scale before it is rounded."""
         return self.scaling is not Granularity.NONE
@@ -89,6 +105,6 @@ class TensorSpec:
     def __repr__(self) -> str:
         group = f", group_size={self.group_size}" if self.group_size is not None else ""
         return (
-            f"TensorSpec(format={self.format.name}, scaling={self.scaling.value}{group}, "
+            f"TensorSpec(format={self.format}, scaling={self.scaling.value}{group}, "
             f"overflow={self.overflow.value}, rounding={self.rounding.value})"
         )

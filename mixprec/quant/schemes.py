@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import cast
 
 from mixprec._util.names import canonical
 from mixprec.formats import (
@@ -126,6 +127,11 @@ class Scheme:
         for role, spec in (("weights", weights), ("activations", activations)):
             if spec is None:
                 continue
+            if spec.is_block:
+                raise ValueError(
+                    f"Scheme {name!r}: {role} {spec!r}: block-scaled PTQ schemes are not "
+                    "supported yet; use an element format"
+                )
             if (
                 spec.scaling not in allowed[role]
                 or spec.overflow is not Overflow.SATURATE
@@ -137,9 +143,9 @@ class Scheme:
                     "overflow 'saturate' and rounding 'nearest_even'"
                 )
         return cls(
-            name=name, weights=weights.format,
+            name=name, weights=cast(Format, weights.format),  # not a block format (checked)
             per_channel=weights.scaling is Granularity.PER_CHANNEL,
-            activations=None if activations is None else activations.format,
+            activations=None if activations is None else cast(Format, activations.format),
             symmetric_activations=symmetric_activations,
         )  # fmt: skip
 

@@ -82,7 +82,7 @@ class _Inputs:
         self.per_tensor = rounder.per_tensor
         self.rounded: np.ndarray | None = None
         self.scale = 1.0
-        if rounder.is_identity:
+        if rounder.is_identity or rounder.block is not None:  # a block role: the matmul rounds
             return
         quiet = Rounder(rounder.fmt, rounder.role, rounder.overflow, per_tensor=False)
         if self.per_tensor:

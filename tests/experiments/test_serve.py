@@ -30,21 +30,23 @@ def test_presets_and_mac_overrides(entry: str, kind: str, expected: Policy) -> N
 @pytest.mark.parametrize("entry", ["fp8_e4m3", "fp8_e5m2", "e3m4"])
 def test_float_format_entries(entry: str) -> None:
     policy = parse_serve(entry).policy
-    assert policy.weights == policy.activations == policy.forward_mac.input
-    assert policy.weights.name in (entry, "fp8_e3m4")
+    assert policy.weights.format == policy.activations.format == policy.forward_mac.input
+    assert policy.weights.format.name in (entry, "fp8_e3m4")
     assert policy.forward_mac.accumulator.name == "fp32" and str(policy.forward_mac.order) == "fast"
     assert policy.scaling.value == "none" and not policy.trainable
 
 
 def test_integer_format_entry_is_scaled() -> None:
     policy = parse_serve("int4").policy
-    assert isinstance(policy.weights, IntFormat) and policy.scaling.value == "per_tensor"
+    assert isinstance(policy.weights.format, IntFormat) and policy.scaling.value == "per_tensor"
     assert str(policy.forward_mac) == "int4->int32"
 
 
 def test_mac_override_of_a_format_without_preset() -> None:
     policy = parse_serve("fp8_e4m3->fp16").policy
-    assert policy.weights.name == "fp8_e4m3" and policy.forward_mac.accumulator.name == "fp16"
+    assert (
+        policy.weights.format.name == "fp8_e4m3" and policy.forward_mac.accumulator.name == "fp16"
+    )
 
 
 def test_unknown_entries_say_what_is_allowed() -> None:

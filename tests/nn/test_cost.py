@@ -22,7 +22,7 @@ def stored_arrays(model: MLP, entries: list[str]) -> list[np.ndarray]:
     arrays = []
     for w, b, entry in zip(model.weights, model.biases, entries, strict=True):
         policy = entry_policy(entry)
-        fmt = policy.weights
+        fmt = policy.weights.format
         scaled = str(policy.scaling.value) == "per_tensor"
         if fmt.name in ("int8", "int4"):
             s = tensor_scale(w, fmt)

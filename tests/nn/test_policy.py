@@ -25,13 +25,15 @@ def test_preset_str_is_its_name_and_round_trips(name: str) -> None:
 
 def test_preset_contents() -> None:
     fp32 = Policy.preset("fp32")
-    assert {fp32.weights.name, fp32.activations.name, fp32.gradients.name} == {"fp32"}
+    assert {fp32.weights.format.name, fp32.activations.format.name, fp32.gradients.format.name} == {
+        "fp32"
+    }
     assert str(fp32.forward_mac) == "fp32->fp32" and fp32.forward_mac.order.kind.value == "fast"
     amp = Policy.preset("fp16-amp")
-    assert amp.weights == get_format("fp16") and amp.master_weights is MasterWeights.FP32
+    assert amp.weights.format == get_format("fp16") and amp.master_weights is MasterWeights.FP32
     assert amp.loss_scaling is LossScaling.DYNAMIC and amp.loss_scale == 2.0**16
     fp8 = Policy.preset("fp8")
-    assert (fp8.weights.name, fp8.activations.name, fp8.gradients.name) == (
+    assert (fp8.weights.format.name, fp8.activations.format.name, fp8.gradients.format.name) == (
         "fp8_e4m3", "fp8_e4m3", "fp8_e5m2"
     )  # fmt: skip
     assert fp8.scaling is Scaling.PER_TENSOR and fp8.master_weights is MasterWeights.FP32
