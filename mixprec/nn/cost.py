@@ -6,7 +6,8 @@ activation format (of the layer's input, the tensor that feeds its MAC) of ``b_a
 * **weight bytes** (as stored): the weight codes packed along the reduction axis, each column
   of ``n_in`` codes in ``ceil(n_in * b_w / 8)`` bytes (int4: two codes a byte, as
   :func:`mixprec.quant.packing.pack_int4`; 8, 16 and 32-bit formats: one code per element, as
-  :func:`mixprec.formats.to_storage`), plus the scales, plus the bias;
+  :func:`mixprec.formats.to_storage`; block formats: all codes of the tensor in one packed run,
+  as :class:`mixprec.formats.BlockStorage`), plus the scales, plus the bias;
 * **scale bytes**: one float32 (4 B) per weight tensor when the layer's policy scales per
   tensor (integer formats always do), one per output channel for a per-channel scheme, and for
   a block-scaled format one scale per block of ``block_size`` codes along ``n_in``, at the
@@ -39,6 +40,7 @@ from itertools import pairwise
 from typing import Any
 
 from mixprec.formats import BlockFormat, Format, IntFormat
+from mixprec.formats.block import TensorScale
 from mixprec.nn.layered import entry_policy
 from mixprec.nn.model import MLP
 from mixprec.nn.policy import Policy
@@ -103,15 +105,24 @@ def _element_bits(fmt: Format | BlockFormat) -> int:
 
 
 def _block_scale_bytes(fmt: Format | BlockFormat, n_in: int, n_out: int) -> int:
-    """Bytes of a block-scaled format's scales: one per block along ``n_in``, packed by column."""
-    block = getattr(fmt, "block_size", None)
-    if block is None:
+    """Bytes of a block-scaled format's scales: one per block along ``n_in`` of each of the
+    ``n_out`` columns, at the scale format's bits (a byte: E8M0, E4M3), and NVFP4's float32
+    tensor scale (as :class:`mixprec.formats.BlockStorage` stores them)."""
+    if not isinstance(fmt, BlockFormat):
         return 0
-    scale = getattr(fmt, "scale", None)
-    scale_bits = int(getattr(scale, "bits", 8))
-    blocks = -(-n_in // int(block))
-    tensor_scale = getattr(fmt, "tensor_scale", None)  # NVFP4's second-level float32 scale
-    return -(-blocks * scale_bits // 8) * n_out + (SCALE_BYTES if tensor_scale else 0)
+    blocks = -(-n_in // fmt.block_size)
+    scales = -(-blocks * fmt.scale.bits * n_out // 8)
+    return scales + (SCALE_BYTES if fmt.tensor_scale is not TensorScale.NONE else 0)
+
+
+def _code_bytes(fmt: Format | BlockFormat, n_in: int, n_out: int) -> int:
+    """Bytes of the element codes of an ``(n_in, n_out)`` tensor: packed by column along
+    ``n_in`` (element formats), or in one run in C order (block formats, as
+    :class:`mixprec.formats.BlockStorage` packs them)."""
+    bits = _element_bits(fmt)
+    if isinstance(fmt, BlockFormat):
+        return _packed(n_in * n_out, 1, bits)
+    return _packed(n_in, n_out, bits)
 
 
 def _packed(values_per_column: int, columns: int, bits: int) -> int:
@@ -147,7 +158,8 @@ def _layer_cost(
     scales = _block_scale_bytes(p.weights, n_in, n_out)
     scales += {"none": 0, "tensor": SCALE_BYTES, "channel": SCALE_BYTES * n_out}[p.weight_scales]
     scales += p.static_input_bytes
-    activation = _packed(batch * n_in, 1, a_bits) + _block_scale_bytes(p.activations, n_in, batch)
+    activation = _packed(batch * n_in, 1, a_bits)
+    activation += _block_scale_bytes(p.activations, n_in, batch)
     activation += SCALE_BYTES if p.activation_scaled else 0
     macs = n_in * n_out
     return LayerCost(
@@ -156,7 +168,7 @@ def _layer_cost(
         n_out=n_out,
         weights=p.weights.name,
         activations=p.activations.name,
-        code_bytes=_packed(n_in, n_out, w_bits),
+        code_bytes=_code_bytes(p.weights, n_in, n_out),
         scale_bytes=scales,
         bias_bytes=BIAS_BYTES * n_out if has_bias else 0,
         activation_bytes=activation,

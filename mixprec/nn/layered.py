@@ -6,8 +6,9 @@
 
 ``BASE`` and each ``ENTRY`` are *policy entries*, with the meaning of a sweep's serve entries
 (:func:`entry_policy`): a preset (``fp32``, ``bf16``, ``fp8``, ``int8``, ...), a format name
-(``fp8_e4m3``, ``int4``: weights and activations in that format; see :func:`entry_policy`), or
-a MAC ``IN->ACC[:option...]`` (the policy of its input format with that forward MAC).
+(``fp8_e4m3``, ``int4``, or a block format ``mxfp4``, ``mxfp8_e4m3:rceil``, ``nvfp4``: weights
+and activations in that format; see :func:`format_policy`), or a MAC ``IN->ACC[:option...]``
+(the policy of its input format with that forward MAC).
 ``LAYER`` counts from 1 (the first layer reads the image); an override gives that layer every
 role of its entry's policy: the weights' format, the format of the layer's *input*
 activations, the forward MAC and the scaling (and, in training, the gradient roles).
@@ -33,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from mixprec._util.names import canonical
-from mixprec.formats import FORMATS, IntFormat, get_format
+from mixprec.formats import BLOCK_FORMATS, FORMATS, BlockFormat, IntFormat
+from mixprec.formats.anyformat import get_format
 from mixprec.mac import MAC
 from mixprec.nn.compiled import Numerics, Scaled
 from mixprec.nn.layers import affine_forward, relu_forward
@@ -43,7 +45,9 @@ __all__ = [
     "SEPARATOR",
     "LayerPolicy",
     "canonical_entry",
+    "entry_numerics",
     "entry_policy",
+    "format_policy",
     "layer_output",
     "parse_policy",
 ]
@@ -61,9 +65,16 @@ def format_policy(fmt: Any) -> Policy:
 
     Integer formats get per-tensor symmetric scales and an int32 accumulator (as the ``int8``
     preset); float formats are a plain cast (no scale: beyond the range saturates, tiny values
-    flush to the subnormals or zero; the ``fp8`` preset is the scaled E4M3 alternative).
+    flush to the subnormals or zero; the ``fp8`` preset is the scaled E4M3 alternative); block
+    formats (OCP MX v1.0, NVFP4) bring their block scales, blocked along the matmul's K axis,
+    and the exact block MAC ``FMT->fp32`` (one rounding per block into fp32, as the ``mxfp4``
+    and ``nvfp4`` presets; :mod:`mixprec.mac.blockscaled`).
     """
     fmt = get_format(fmt)
+    if isinstance(fmt, BlockFormat):
+        return Policy(
+            weights=fmt, activations=fmt, forward_mac=MAC.parse(f"{fmt}->fp32"), trainable=False
+        )
     if isinstance(fmt, IntFormat):
         return Policy(
             weights=fmt, activations=fmt, forward_mac=MAC(input=fmt, accumulator="int32"),
@@ -76,11 +87,12 @@ def format_policy(fmt: Any) -> Policy:
 
 
 def _unknown(text: str) -> ValueError:
-    close = difflib.get_close_matches(text.lower(), [*Policy.presets(), *FORMATS], n=1)
+    names = [*Policy.presets(), *FORMATS, *BLOCK_FORMATS]
+    close = difflib.get_close_matches(text.lower(), names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ValueError(
         f"unknown policy entry {text!r}.{hint} Presets: {', '.join(Policy.presets())}; or a "
-        "format name (fp8_e4m3, int4, ...; `mixprec formats` lists them), or a MAC such as "
+        "format name (fp8_e4m3, int4, mxfp4, ...; `mixprec formats` lists them), or a MAC such as "
         "int8->int16:wrap; per layer: BASE@LAYER=ENTRY, e.g. fp8@1=bf16@3=bf16."
     )
 
@@ -101,9 +113,10 @@ def canonical_entry(text: str) -> str:
     if preset is not None:
         return preset
     try:
-        return get_format(entry).name
+        fmt = get_format(entry)
     except ValueError:
         raise _unknown(text) from None
+    return str(fmt) if isinstance(fmt, BlockFormat) else fmt.name  # str keeps a block's options
 
 
 def entry_policy(text: str) -> Policy:
@@ -115,7 +128,8 @@ def entry_policy(text: str) -> Policy:
     entry = canonical_entry(text)
     if "->" in entry:
         mac = MAC.parse(entry)
-        preset = _preset_key(mac.input.name)
+        inputs = mac.input
+        preset = _preset_key(str(inputs) if isinstance(inputs, BlockFormat) else inputs.name)
         base = Policy.preset(preset) if preset else format_policy(mac.input)
         return base.with_mac(forward=mac)
     preset = _preset_key(entry)
@@ -220,8 +234,15 @@ def parse_policy(text: str | Policy | LayerPolicy) -> Policy | LayerPolicy:
     return layered
 
 
+@functools.lru_cache(maxsize=64)
+def entry_numerics(entry: str) -> Numerics:
+    """The compiled ``Numerics`` of a policy entry, without event counts (cached: serving many
+    assignments compiles each entry once)."""
+    return Numerics(entry_policy(entry), count_events=False)
+
+
 def layer_output(
-    numerics: Numerics,
+    numerics: Numerics | str,
     layer: int,
     weights: np.ndarray,
     bias: np.ndarray | None,
@@ -237,7 +258,7 @@ def layer_output(
     layer's own policy gives the numbers of a per-layer policy.
 
     Args:
-        numerics: the layer's compiled policy.
+        numerics: the layer's compiled policy, or a policy entry (:func:`entry_numerics`).
         layer: the layer's number, from 1 (it labels the events).
         weights, bias: the layer's float parameters.
         inputs: the layer's float32 input, every row (the previous layer's output).
@@ -248,6 +269,8 @@ def layer_output(
     Returns:
         float32 ``(rows, out)``.
     """
+    if isinstance(numerics, str):
+        numerics = entry_numerics(numerics)
     w = weight_copy if weight_copy is not None else numerics.weights.scaled(weights, layer)
     matmul = functools.partial(numerics.matmul, "forward", layer)
     out = np.empty((len(inputs), weights.shape[1]), np.float32)

@@ -75,19 +75,28 @@ def test_proxy_front_is_the_exact_front_of_the_sums(
 # -- serving many assignments is evaluate(), bit for bit --------------------------------------
 
 
-@pytest.mark.parametrize("entry", ["fp32", "bf16", "fp8", "fp8_e4m3", "int8", "int4"])
+@pytest.mark.parametrize(
+    "entry",
+    ["fp32", "bf16", "fp8", "fp8_e4m3", "int8", "int4", "mxfp4", "nvfp4", "mxfp8_e4m3"],
+)
 def test_serve_assignments_equals_evaluate(entry: str) -> None:
-    from mixprec.nn.layered import entry_policy
+    from mixprec.nn.layered import LayerPolicy, entry_policy, parse_policy
 
     rng = np.random.default_rng(5)
-    model = MLP((20, 9, 6, 4), seed=3)
-    split = Split(rng.standard_normal((57, 20)).astype(np.float32), rng.integers(0, 4, 57))
-    (served,) = serve_assignments(
-        model.weights, model.biases, split.images, split.labels, [(entry,) * 3], batch_size=16
-    )
+    model = MLP((40, 9, 6, 4), seed=3)  # K = 40: a full block of 32 and a padded one
+    split = Split(rng.standard_normal((57, 40)).astype(np.float32), rng.integers(0, 4, 57))
+    mixed = ("int8", entry, "fp32")
+    served, served_mixed = serve_assignments(
+        model.weights, model.biases, split.images, split.labels, [(entry,) * 3, mixed],
+        batch_size=16,
+    )  # fmt: skip
     reference = evaluate(model, split, policy=entry_policy(entry), batch_size=16)
     np.testing.assert_array_equal(served.correct, reference.predictions == split.labels)
     assert served.accuracy == reference.accuracy and served.loss == reference.loss
+    layered = parse_policy(str(LayerPolicy.uniform(mixed)))
+    reference = evaluate(model, split, policy=layered, batch_size=16)
+    np.testing.assert_array_equal(served_mixed.correct, reference.predictions == split.labels)
+    assert served_mixed.loss == reference.loss
 
 
 # -- a problem with a known answer ---------------------------------------------------------------
@@ -124,6 +133,33 @@ def test_search_finds_the_known_answer(tmp_path: Path) -> None:
     reports = write_search_reports(result, tmp_path)
     assert "`int4@2=int8` (chosen)" in reports.markdown
     assert reports.csv_path.read_text().count("\n") == 10
+
+
+def test_search_with_a_block_candidate_finds_the_known_answer(tmp_path: Path) -> None:
+    """MXFP4 as a candidate. Layer 1 (K = 2, one partial block per column): its inputs u lie in
+    [0.5, 1), an E8M0 scale of 2**-3 puts them on E2M1's 4 and 6, signs kept, weights of +-1
+    and 0 exact: full accuracy, and MXFP4 is layer 1's cheapest candidate (3 B of codes + 3
+    scale bytes < int4's 3 B + a 4 B scale). Layer 2 (K = 3): each column holds 100 beside
+    1, the block scale 2**(6 - 2) sends 1/16 to 0 (below half of E2M1's smallest 0.5), as
+    int4 does: only int8 and fp32 keep the signal there, int8 the cheaper.
+    """
+    from mixprec.nn.cost import cost
+
+    model, split = known_problem()
+    config = SearchConfig(("fp32", "int8", "int4", "mxfp4"), tolerance=0.5)
+    result = run_search(model, split[:100], split[100:], config, tmp_path,
+                        LocalExecutor(in_process=True), progress=False)  # fmt: skip
+    assert result.plan.method == "exhaustive" and len(result.points) == 16
+    assert result.chosen is not None and result.chosen.policy == "mxfp4@2=int8"
+    assert result.chosen.val_accuracy == 1.0 and result.chosen.test_accuracy == 1.0
+    assert result.chosen.cost_bytes == cost(model, ["mxfp4", "int8"]).weight_bytes
+    by_policy = {p.policy: p for p in result.points}
+    assert by_policy["mxfp4"].val_accuracy < 0.75 and by_policy["int4@2=mxfp4"].val_accuracy < 0.75
+    assert by_policy["mxfp4"].cost_bytes < by_policy["int4"].cost_bytes
+    sensitivity = {(r["layer"], r["candidate"]): r for r in result.sensitivity}
+    assert sensitivity[(1, "mxfp4")]["drop_points"] == 0.0
+    assert sensitivity[(2, "mxfp4")]["drop_points"] > 25
+    assert math.isfinite(sensitivity[(2, "mxfp4")]["sqnr_db"])
 
 
 def test_proxy_search_finds_the_known_answer(tmp_path: Path) -> None:

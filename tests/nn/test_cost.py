@@ -64,6 +64,25 @@ def test_scheme_bytes_equal_the_quantized_model_arrays(scheme: str) -> None:
     assert cost(model, scheme_precision(scheme)).weight_bytes == q.nbytes
 
 
+@pytest.mark.parametrize(
+    ("fmt", "bits"),
+    [("mxfp4", 4), ("nvfp4", 4), ("mxfp8_e4m3", 8), ("mxfp6_e2m3", 6), ("mxint8", 8)],
+)
+def test_block_format_bytes_are_the_bytes_of_block_storage(fmt: str, bits: int) -> None:
+    """Codes, one scale per block of 32 (16) along K per column, NVFP4's tensor scale: what
+    ``to_storage`` of the weights blocked along their reduction axis holds (K = 70, 7, 5: the
+    blocks are partial and the packed codes do not end on a byte boundary per column)."""
+    from mixprec.formats.anyformat import to_storage as to_storage_any
+
+    model = MLP((70, 7, 5, 3), seed=1)
+    c = cost(model, fmt)
+    for layer, w, b in zip(c.layers, model.weights, model.biases, strict=True):
+        stored = to_storage_any(w, fmt, axis=0)
+        assert layer.code_bytes + layer.scale_bytes == stored.nbytes
+        assert layer.bias_bytes == (0 if b is None else b.astype(np.float32).nbytes)
+        assert layer.bops == layer.macs * bits * bits  # element bits; scales once per block
+
+
 def test_macs_bops_and_activation_bytes_by_layer() -> None:
     c = cost((784, 128, 32, 10), ["int4", "bf16", "fp32"], batch=4)
     assert [layer.macs for layer in c.layers] == [784 * 128, 128 * 32, 32 * 10]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,11 @@ ENTRIES = [
     "fp8_e5m2",
     "int4",
     "int8->int16:wrap",
+    "mxfp4",
+    "nvfp4",
+    "mxfp8_e4m3",
+    "mxfp6_e2m3:rceil",
+    "mxint8->fp32",
 ]
 
 
@@ -52,6 +59,28 @@ def test_entries_resolve_like_serve_entries() -> None:
 
     for entry in ENTRIES:
         assert entry_policy(entry) == parse_serve(entry).policy, entry
+
+
+def test_block_format_entries() -> None:
+    """Block formats are entries: their own format in weights and activations, blocked by the
+    matmul along K, the exact block MAC; a block format's options survive the round trip."""
+    from mixprec.formats import BlockFormat
+    from mixprec.nn.layered import format_policy
+
+    p = LayerPolicy.parse("int8@2=MXFP8_E4M3:RCEIL@3=nvfp4:tensor_scale=none")
+    assert str(p) == "int8@2=mxfp8_e4m3:rceil@3=nvfp4:tensor_scale=none"
+    assert LayerPolicy.parse(str(p)) == p
+    layer2 = p.layer(2)
+    assert isinstance(layer2.weights.format, BlockFormat)
+    assert str(layer2.weights.format) == str(layer2.activations.format) == "mxfp8_e4m3:rceil"
+    assert str(layer2.forward_mac) == "mxfp8_e4m3:rceil->fp32" and not layer2.trainable
+    assert str(p.layer(3).weights.format) == "nvfp4:tensor_scale=none"
+    # the mxfp4 preset is the format's entry, so 'mxfp4' means one thing everywhere
+    assert format_policy("mxfp4") == replace(Policy.preset("mxfp4"), name=None)
+    # a block MAC entry keeps the options in its operands' formats
+    assert str(entry_policy("mxfp4:rceil->fp32").weights.format) == "mxfp4:rceil"
+    with pytest.raises(ValueError, match="unknown policy entry 'mxfp5'"):
+        LayerPolicy.parse("fp32@1=mxfp5")
 
 
 def test_parse_policy_keeps_presets_as_policies() -> None:

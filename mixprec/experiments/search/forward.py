@@ -15,42 +15,19 @@ ReLU (tested against ``evaluate``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from mixprec.nn.compiled import Numerics, Scaled
-from mixprec.nn.layered import entry_policy
-from mixprec.nn.layered import layer_output as serve_layer
+from mixprec.nn.compiled import Scaled
+from mixprec.nn.layered import entry_numerics, layer_output
 from mixprec.nn.layers import log_softmax
 
 __all__ = ["Served", "layer_output", "serve_assignments", "sqnr"]
 
 Assignment = tuple[str, ...]
-
-
-@functools.lru_cache(maxsize=64)
-def _numerics(entry: str) -> Numerics:
-    return Numerics(entry_policy(entry), count_events=False)
-
-
-def layer_output(
-    entry: str,
-    layer: int,
-    weights: np.ndarray,
-    bias: np.ndarray | None,
-    inputs: np.ndarray,
-    last: bool,
-    batch_size: int = 1000,
-    weight_copy: Scaled | None = None,
-) -> np.ndarray:
-    """One layer served under a policy entry (:func:`mixprec.nn.layered.layer_output`)."""
-    return serve_layer(
-        _numerics(entry), layer, weights, bias, inputs, last, batch_size, weight_copy
-    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +88,7 @@ def serve_assignments(
             group = [a for a in todo if a[depth] == entry]
             key = (entry, depth)
             if key not in copies:
-                copies[key] = _numerics(entry).weights.scaled(weights[depth], depth + 1)
+                copies[key] = entry_numerics(entry).weights.scaled(weights[depth], depth + 1)
             last = depth == n_layers - 1
             out = layer_output(
                 entry, depth + 1, weights[depth], biases[depth], inputs, last, batch_size,

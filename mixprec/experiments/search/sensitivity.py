@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.experiments.search.forward import layer_output, sqnr
+from mixprec.experiments.search.forward import sqnr
+from mixprec.nn.layered import layer_output
 
 __all__ = ["layer_sqnr", "sensitivity_markdown", "sensitivity_table", "sqnr"]
 
