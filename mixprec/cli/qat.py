@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+import numpy as np
 
 from mixprec.cli.training import training_settings
 from mixprec.data import load
@@ -17,18 +18,11 @@ from mixprec.nn.model import MLP
 from mixprec.quant import Scheme, save
 from mixprec.quant import load as load_model
 from mixprec.quant.a2q import BOUNDS
-from mixprec.quant.qat import FakeQuantMLP
-from mixprec.quant.qat_train import export, qat_train
+from mixprec.quant.observers import OBSERVERS
+from mixprec.quant.qat_train import check_trainable, export, fake_quantized, qat_train
 from mixprec.train import TrainConfig, TrainingInterrupted
 
-__all__ = ["QAT_SCHEMES", "add_qat_arguments", "parse_accumulator", "run_qat"]
-
-#: The schemes quantization-aware training writes, and what each fake-quantizes.
-QAT_SCHEMES: dict[str, dict[str, Any]] = {
-    "int8-per-channel": dict(weights="int8", activations="int8"),
-    "int8-per-channel-asym": dict(weights="int8", activations="int8", symmetric_activations=False),
-    "int4-weight-only": dict(weights="int4", activations=None),
-}
+__all__ = ["add_qat_arguments", "parse_accumulator", "run_qat"]
 
 
 def parse_accumulator(text: str | None) -> int | None:
@@ -50,8 +44,10 @@ def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("quantization-aware training")
     group.add_argument("--init", metavar="MODEL", help="fine-tune this float model file")
     group.add_argument(
-        "--qat", metavar="SCHEME", help=f"train through fake quantization: {', '.join(QAT_SCHEMES)}"
-    )
+        "--qat", metavar="SCHEME", help="train through the fake quantization of an integer "
+        "scheme: int8-per-channel, int4-per-channel (W4A4), int4-per-channel-a8 (W4A8), "
+        "int4-weight-only:group=32, ...",
+    )  # fmt: skip
     group.add_argument(
         "--accumulator", metavar="intP", help="keep every layer's weights inside the A2Q bound "
         "of a P-bit accumulator (int8 schemes; e.g. int16)",
@@ -62,6 +58,15 @@ def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup", type=int, default=100, metavar="STEPS",
         help="steps of moving min/max before the activation ranges freeze (100)",
     )  # fmt: skip
+    group.add_argument(
+        "--observer", choices=list(OBSERVERS), help="start from the activation ranges post-"
+        "training quantization calibrates with this observer on --calibration images (frozen; "
+        "no warm-up)",
+    )  # fmt: skip
+    group.add_argument(
+        "--calibration", type=int, default=1000, metavar="N",
+        help="calibration images for --observer, drawn from the training split (1000)",
+    )  # fmt: skip
 
 
 def run_qat(args: argparse.Namespace) -> int:
@@ -69,8 +74,7 @@ def run_qat(args: argparse.Namespace) -> int:
     if args.init is None or args.qat is None:
         raise ValueError("quantization-aware training needs both --init MODEL and --qat SCHEME")
     scheme = Scheme.parse(args.qat)
-    if scheme.name not in QAT_SCHEMES:
-        raise ValueError(f"--qat takes one of {', '.join(QAT_SCHEMES)}, got {args.qat!r}")
+    check_trainable(scheme)
     model = load_model(args.init)
     if not isinstance(model, MLP):
         raise ValueError(f"{args.init} holds a {type(model).__name__}; --init takes a float model")
@@ -78,10 +82,17 @@ def run_qat(args: argparse.Namespace) -> int:
     data = load(
         args.dataset, data_dir=args.data_dir, download=args.data_dir is None, normalize=normalize
     )
-    fq = FakeQuantMLP(
-        model, **QAT_SCHEMES[scheme.name], accumulator=parse_accumulator(args.accumulator),
-        bound=args.bound, learn_scales=args.lsq, warmup_steps=args.warmup,
+    fq = fake_quantized(
+        model, scheme, accumulator=parse_accumulator(args.accumulator), bound=args.bound,
+        learn_scales=args.lsq, warmup_steps=args.warmup,
     )  # fmt: skip
+    if args.observer is not None:
+        if args.calibration < 1:
+            raise ValueError(f"--calibration must be >= 1, got {args.calibration}")
+        n_train = len(data.train.labels)
+        count = min(args.calibration, n_train)
+        rows = np.sort(np.random.default_rng(0).choice(n_train, size=count, replace=False))
+        fq.calibrate(data.train.images[rows], args.observer)
     status = 0
     try:
         history = qat_train(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mixprec._util.version import __version__
-from mixprec.experiments.serve import PTQ_CALIBRATION, parse_serve, train_policy
+from mixprec.experiments.serve import parse_serve, train_policy
 from mixprec.experiments.store import encode_bits
 from mixprec.experiments.sweep import Cell, CellOutput, Sweep, TrainedModel
 
@@ -132,14 +132,11 @@ def run_cell(cell: Cell) -> CellOutput:
     for text in cell.serve:
         config = parse_serve(text)
         start = time.perf_counter()
-        if config.kind == "ptq":
-            from mixprec.quant import quantize
-
-            served_model: Any = quantize(
-                model, calibration=train_split[:PTQ_CALIBRATION], scheme=str(config.scheme)
-            )
-            evaluation = evaluate(served_model, test)  # a QuantizedMLP serves itself
-            served_policy = repr(served_model)
+        if config.quantized is not None:  # ptq: and qat: entries
+            served_model: Any = config.quantized.build(model, train_split, cell.seed)
+            serving = config.quantized.serving(served_model)
+            evaluation = evaluate(serving, test)
+            served_policy = f"{served_model!r} {serving}"
         else:
             evaluation = evaluate(model, test, policy=config.policy)
             served_policy = str(config.policy)

@@ -4,9 +4,14 @@ A **train** entry is a trainable policy preset of ``mixprec.Policy.presets()``.
 
 A **serve** entry is one of, tried in this order:
 
-1. ``ptq:SCHEME`` — post-training quantization of the trained model with ``mixprec.quant.quantize``
-   (e.g. ``ptq:int8-per-channel``), calibrated on the first ``PTQ_CALIBRATION`` training
-   images, then served with the quantized model's own policy.
+1. ``ptq:SCHEME[,option...]`` — post-training quantization of the trained model with
+   ``mixprec.quant.quantize`` (e.g. ``ptq:int8-per-channel``, ``ptq:int4-weight-only:group=32``,
+   ``ptq:int4-weight-only,method=gptq``,
+   ``ptq:int8-per-channel,accumulator=int16,mac=int8->int16:wrap``),
+   calibrated on the first ``PTQ_CALIBRATION`` training images, then served with the quantized
+   model's own policy; ``qat:SCHEME[,option...]`` fine-tunes the model by quantization-aware
+   training first (``qat:int4-per-channel,observer=mse,epochs=5``). The options are in
+   :mod:`mixprec.experiments.quantized`.
 2. a MAC override ``IN->ACC[:option...]`` (``int8->int16:wrap``, ``fp16->fp16``,
    ``fp16->fp16:chunked:64``; the notation of ``mixprec.mac.MAC.parse``) — the serving policy of
    the MAC's input format (the preset of that name if there is one, such as ``int8`` or
@@ -38,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixprec._util.names import canonical
+from mixprec.experiments.quantized import PTQ_CALIBRATION, QuantizedEntry
 from mixprec.formats import BLOCK_FORMATS, FORMATS, BlockFormat, Format, IntFormat
 from mixprec.formats.anyformat import get_format as get_any_format
 from mixprec.mac import MAC
@@ -56,8 +62,6 @@ __all__ = [
     "train_policy",
 ]
 
-PTQ_CALIBRATION = 1000  # training images used to calibrate post-training quantization
-
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -65,15 +69,18 @@ class ServeConfig:
 
     Attributes:
         text: the entry as written in the sweep.
-        kind: ``"ptq"``, ``"mac"``, ``"policy"`` or ``"format"`` (see the module doc).
-        policy: the serving policy (for ``"ptq"``, ``None``: the quantized model brings its own).
-        scheme: the PTQ scheme, for ``"ptq"``.
+        kind: ``"ptq"``, ``"qat"``, ``"mac"``, ``"policy"`` or ``"format"`` (module doc).
+        policy: the serving policy (``ptq``/``qat``: ``None``, the quantized model brings its
+            own).
+        scheme: the scheme, for ``ptq`` and ``qat``.
+        quantized: the parsed ``ptq``/``qat`` entry (its options).
     """
 
     text: str
     kind: str
     policy: Policy | LayerPolicy | None = None
     scheme: str | None = None
+    quantized: QuantizedEntry | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -120,15 +127,15 @@ def parse_serve(text: str) -> ServeConfig:
         ValueError: the entry is none of the four kinds; the message lists what is allowed.
     """
     entry = text.strip()
-    if entry.lower().startswith("ptq:"):
-        scheme = entry[4:].strip()
-        schemes = list(SCHEMES)
-        if scheme not in schemes:
+    if entry.lower().startswith(("ptq:", "qat:")):
+        try:
+            quantized = QuantizedEntry.parse(entry)
+        except ValueError as error:
             raise ValueError(
-                f"serve entry {text!r}: unknown PTQ scheme {scheme!r}; the schemes are "
-                f"{', '.join(schemes)} (write ptq:SCHEME)."
-            )
-        return ServeConfig(entry, "ptq", scheme=scheme)
+                f"serve entry {text!r}: {error} (the schemes are {', '.join(SCHEMES)}; write "
+                f"{entry[:3].lower()}:SCHEME[,option...])"
+            ) from None
+        return ServeConfig(entry, quantized.kind, scheme=quantized.scheme, quantized=quantized)
     if "@" in entry:  # a policy per layer, BASE@LAYER=ENTRY (mixprec.nn.layered)
         try:
             layered = LayerPolicy.parse(entry)

@@ -4,7 +4,9 @@ Per layer (Jacob et al. 2018, sections 2.2-2.4): the int8 weights, the int32 bia
 zero point folded in (``q_b - z_x * sum_k q_w[k, :]``), the fixed-point multiplier ``(M0,
 shift)`` of ``M = s_x * s_w / s_y`` (:func:`mixprec.quant.requant.quantize_multiplier`) and its
 float32 value (for ``requantization="float"``), the next layer's zero point, and for the last
-layer the float32 ``s_x * s_w`` that dequantizes its accumulator.
+layer the float32 ``s_x * s_w`` that dequantizes its accumulator, and the clamp of the
+requantized codes: ``max(z_y, lo) .. hi`` of the activation format (ReLU fused; int8
+``-128..127``, int4 ``-8..7``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class IntegerLayer:
     multiplier: np.ndarray  # float32 (out,): M for requantization="float"
     out_zero_point: int  # the next layer's input zero point
     out_scale: np.ndarray  # float32 (out,): s_x * s_w, dequantizes the last layer
+    lo: int = -128  # the requantized codes' clamp: max(out_zero_point, format min) ..
+    hi: int = 127  # .. the activation format's max
 
 
 def integer_layers(
@@ -38,8 +42,10 @@ def integer_layers(
     input_scales: Sequence[np.ndarray],
     input_zero_points: Sequence[np.ndarray],
     biases: Sequence[np.ndarray | None],
+    code_range: tuple[int, int] = (-128, 127),
 ) -> list[IntegerLayer]:
-    """The integer-path constants of every layer of an int8 model's learned arrays."""
+    """The integer-path constants of every layer of an integer model's learned arrays
+    (``weights`` unpacked int8 codes; ``code_range`` the activation format's codes)."""
     layers = []
     n_layers = len(weights)
     for i in range(n_layers):
@@ -61,5 +67,6 @@ def integer_layers(
                 m0[j], shift[j] = quantize_multiplier(float(m))
             multiplier = real.astype(np.float32)
         out_scale = (np.float32(s_x) * s_w.astype(np.float32)).astype(np.float32)
-        layers.append(IntegerLayer(w, bias, m0, shift, multiplier, z_y, out_scale))
+        lo, hi = max(z_y, code_range[0]), code_range[1]
+        layers.append(IntegerLayer(w, bias, m0, shift, multiplier, z_y, out_scale, lo, hi))
     return layers

@@ -30,12 +30,13 @@ import numpy as np
 
 from mixprec._util.names import canonical
 from mixprec.data import Split
-from mixprec.formats import INT4, Format, IntFormat, to_storage
+from mixprec.formats import INT8, Format, IntFormat, to_storage
 from mixprec.mac import MAC
 from mixprec.nn import MLP, Evaluation, Events, Served, evaluate
+from mixprec.quant import groupwise
 from mixprec.quant.integer import IntegerLayer, integer_layers
 from mixprec.quant.observers import OBSERVERS, NotCalibratedError, make_observer
-from mixprec.quant.packing import pack_int4, unpack_int4
+from mixprec.quant.packing import pack_codes, unpack_codes
 from mixprec.quant.requant import Requantization
 from mixprec.quant.schemes import Scheme
 from mixprec.quant.serving import QuantizedServing
@@ -49,11 +50,13 @@ class Learned:
 
     Attributes:
         sizes, output_bias: the structure of the float model.
-        weights: int8 ``(in, out)``; fp8: the ml_dtypes float8 array; int4: packed uint8.
-        weight_scales: float32 ``()`` (per tensor) or ``(out,)`` (per channel).
+        weights: int8 ``(in, out)``; fp8: the ml_dtypes float8 array; int4, int3, int2: packed
+            uint8 (:func:`mixprec.quant.packing.pack_codes`).
+        weight_scales: float32 ``()`` (per tensor), ``(out,)`` (per channel) or ``(groups,
+            out)`` (group-wise).
         input_scales: float32 ``()`` per layer (empty: weight-only).
-        input_zero_points: int8 ``()`` per layer (int8 schemes; else empty).
-        biases: int32 ``(out,)`` (int8 schemes) or float32, or ``None``.
+        input_zero_points: int8 ``()`` per layer (integer-only schemes; else empty).
+        biases: int32 ``(out,)`` (integer-only schemes) or float32, or ``None``.
     """
 
     sizes: tuple[int, ...]
@@ -169,10 +172,13 @@ class QuantizedMLP:
         weights, weight_scales, input_scales, zero_points, biases = [], [], [], [], []
         h = images
         for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
-            axis = 1 if scheme.per_channel else None
-            w_obs = make_observer(self.weight_observer, scheme.weights, True, axis, **options)
-            w_scale = w_obs.fit(w).scale_
-            weights.append(_weight_codes(w, w_scale, scheme.weights))
+            if scheme.group_size is not None:  # max |w| per group (mixprec.quant.groupwise)
+                w_scale = groupwise.group_scales(w, scheme.weights, scheme.group_size)
+            else:
+                axis = 1 if scheme.per_channel else None
+                w_obs = make_observer(self.weight_observer, scheme.weights, True, axis, **options)
+                w_scale = w_obs.fit(w).scale_
+            weights.append(_weight_codes(w, w_scale, scheme.weights, scheme.group_size))
             weight_scales.append(np.asarray(w_scale, np.float32))
             if scheme.activations is not None:
                 a_obs = make_observer(
@@ -245,19 +251,30 @@ class QuantizedMLP:
         """Bytes of the learned arrays: weights, scales, zero points and biases."""
         return sum(a.nbytes for a in self.arrays().values())
 
+    def weight_codes(self, i: int) -> np.ndarray:
+        """Layer ``i``'s weights as stored, unpacked: int8 codes ``(in, out)`` (integer
+        schemes), or the fp8 array."""
+        w, fmt = self.weights_[i], self.scheme.weights
+        if isinstance(fmt, IntFormat) and fmt.bits < 8:
+            return unpack_codes(w, self.sizes[i], fmt.bits)
+        return np.asarray(w)
+
     def dequantized_weights(self) -> list[np.ndarray]:
         """float32 ``(in, out)`` weights ``scale * code`` (computed once)."""
         if self._dequantized is None:
             out = []
-            for i, (w, s) in enumerate(zip(self.weights_, self.weight_scales_, strict=True)):
-                if self.scheme.weights == INT4:
-                    w = unpack_int4(w, self.sizes[i])
-                out.append(w.astype(np.float32) * s)
+            group = self.scheme.group_size
+            for i, s in enumerate(self.weight_scales_):
+                w = self.weight_codes(i)
+                if group is not None:
+                    out.append(groupwise.dequantize_groupwise(w, s, group))
+                else:
+                    out.append(w.astype(np.float32) * s)
             self._dequantized = out
         return self._dequantized
 
     def integer_layers(self) -> list[IntegerLayer]:
-        """The integer-only constants of every layer (int8 schemes; computed once).
+        """The integer-only constants of every layer (integer schemes; computed once).
 
         Raises:
             ValueError: a scheme without the integer path.
@@ -265,9 +282,13 @@ class QuantizedMLP:
         if not self.scheme.is_integer:
             raise ValueError(f"scheme {self.scheme} has no integer-only path")
         if self._integer is None:
+            activations = self.scheme.activations
+            if not isinstance(activations, IntFormat):  # pragma: no cover - is_integer
+                raise ValueError(f"scheme {self.scheme} has no integer activations")
             self._integer = integer_layers(
-                self.weights_, self.weight_scales_, self.input_scales_, self.input_zero_points_,
-                self.biases_,
+                [self.weight_codes(i) for i in range(self.n_layers)], self.weight_scales_,
+                self.input_scales_, self.input_zero_points_, self.biases_,
+                (int(activations.min), int(activations.max)),
             )  # fmt: skip
         return self._integer
 
@@ -343,12 +364,17 @@ class QuantizedMLP:
         return evaluate(self.serving(path, mac, requantization), split, batch_size=batch_size)
 
 
-def _weight_codes(w: np.ndarray, scale: np.ndarray, fmt: Format) -> np.ndarray:
-    """The compact weights of ``w / scale`` in ``fmt`` (symmetric: int codes on -qmax..qmax)."""
+def _weight_codes(
+    w: np.ndarray, scale: np.ndarray, fmt: Format, group_size: int | None = None
+) -> np.ndarray:
+    """The compact weights of ``w / scale`` in ``fmt`` (symmetric: int codes on -qmax..qmax;
+    group-wise ``scale`` of :mod:`mixprec.quant.groupwise` with ``group_size``)."""
+    if group_size is not None:
+        scale = groupwise.expand_groups(scale, w.shape[0], group_size)
     scaled = np.asarray(w, np.float32) / np.asarray(scale, np.float32)
     if isinstance(fmt, IntFormat):
         codes = np.clip(np.rint(scaled), -fmt.max, fmt.max)
-        return pack_int4(codes) if fmt == INT4 else codes.astype(np.int8)
+        return codes.astype(np.int8) if fmt == INT8 else pack_codes(codes, fmt.bits)
     return to_storage(scaled, fmt, overflow="saturate")
 
 

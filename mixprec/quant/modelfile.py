@@ -12,11 +12,14 @@ atomically (temporary file, fsync, ``os.replace``), with ``format_version``, ``k
 ``observer``                str scalar; ``weight_observer`` likewise
 ``sizes``                   int64 ``(layers + 1,)``; ``output_bias`` bool scalar
 ``qweight_<i>``             int8 ``(in, out)``; fp8: uint8 codes ``(in, out)`` (the ml_dtypes bits);
-                            int4: uint8 ``(ceil(in / 2), out)``, two codes per byte
-``weight_scale_<i>``        float32 ``()`` per tensor or ``(out,)`` per channel
+                            int4/int3/int2: uint8 ``(ceil(in * bits / 8), out)``, packed
+                            (:mod:`mixprec.quant.packing`; int4: two codes per byte)
+``weight_scale_<i>``        float32 ``()`` per tensor, ``(out,)`` per channel, or
+                            ``(ceil(in / group), out)`` for a scheme ``...:group=N``
 ``input_scale_<i>``         float32 ``()`` (not for weight-only schemes)
-``input_zero_point_<i>``    int8 ``()`` (int8 schemes)
-``qbias_<i>``               int32 ``(out,)`` (int8 schemes) or float32, for layers with a bias
+``input_zero_point_<i>``    int8 ``()`` (integer-only schemes: int8 or int4 activations)
+``qbias_<i>``               int32 ``(out,)`` (integer-only schemes) or float32, for layers with a
+                            bias
 ==========================  =======================================================================
 
 Every array's dtype and shape is checked against ``scheme`` and ``sizes`` on load; scales must
@@ -32,11 +35,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from mixprec.formats import INT4, IntFormat, storage_dtype
+from mixprec.formats import IntFormat, storage_dtype
 from mixprec.nn import MLP, Policy
 from mixprec.nn import modelfile as float_files
 from mixprec.nn.modelfile import FileKind
+from mixprec.quant.groupwise import n_groups
 from mixprec.quant.model import Learned, QuantizedMLP
+from mixprec.quant.packing import packed_rows
 from mixprec.quant.schemes import Scheme
 from mixprec.train import History
 
@@ -95,6 +100,23 @@ def _scale(
     return value
 
 
+def _weights(
+    arrays: dict[str, np.ndarray], scheme: Scheme, i: int, shape: tuple[int, int], path: str
+) -> np.ndarray:
+    """Layer ``i``'s stored weights: int8, packed sub-byte codes, or fp8 (checked)."""
+    fmt, (n_in, n_out) = scheme.weights, shape
+    if isinstance(fmt, IntFormat) and fmt.bits < 8:
+        rows = packed_rows(n_in, fmt.bits)
+        return _typed(arrays, f"qweight_{i}", np.uint8, (rows, n_out), path)
+    if isinstance(fmt, IntFormat):
+        return _typed(arrays, f"qweight_{i}", np.int8, (n_in, n_out), path)
+    codes = _typed(arrays, f"qweight_{i}", np.uint8, (n_in, n_out), path)
+    fp8 = storage_dtype(fmt)
+    if fp8 is None:  # pragma: no cover - every scheme's float format has a dtype
+        raise ValueError(f"{path}: {fmt.name} has no numpy dtype")
+    return codes.view(fp8)
+
+
 def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
     """A calibrated ``QuantizedMLP`` from a file's arrays.
 
@@ -125,20 +147,11 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
     )
     for i in range(n_layers):
         n_in, n_out = int(sizes[i]), int(sizes[i + 1])
-        if scheme.weights == INT4:
-            weights = _typed(arrays, f"qweight_{i}", np.uint8, ((n_in + 1) // 2, n_out), path)
-        elif isinstance(scheme.weights, IntFormat):
-            weights = _typed(arrays, f"qweight_{i}", np.int8, (n_in, n_out), path)
-        else:
-            codes = _typed(arrays, f"qweight_{i}", np.uint8, (n_in, n_out), path)
-            fp8 = storage_dtype(scheme.weights)
-            if fp8 is None:  # pragma: no cover - every scheme's float format has a dtype
-                raise ValueError(f"{path}: {scheme.weights.name} has no numpy dtype")
-            weights = codes.view(fp8)
-        state["weights"].append(weights)
-        state["weight_scales"].append(
-            _scale(arrays, f"weight_scale_{i}", (n_out,) if scheme.per_channel else (), path)
-        )
+        state["weights"].append(_weights(arrays, scheme, i, (n_in, n_out), path))
+        shape: tuple[int, ...] = (n_out,) if scheme.per_channel else ()
+        if scheme.group_size is not None:
+            shape = (n_groups(n_in, scheme.group_size), n_out)
+        state["weight_scales"].append(_scale(arrays, f"weight_scale_{i}", shape, path))
         if not scheme.is_weight_only:
             state["input_scales"].append(_scale(arrays, f"input_scale_{i}", (), path))
         if scheme.is_integer:

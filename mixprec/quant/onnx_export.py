@@ -1,4 +1,4 @@
-"""ONNX export of the float MLP and of int8 quantized models, and a helper to run them.
+"""ONNX export of the float MLP and of integer-only quantized models, and a helper to run them.
 
 Needs the optional extra ``onnx`` (``pip install mixprec[onnx]``: onnx and onnxruntime).
 
@@ -32,8 +32,16 @@ Needs the optional extra ``onnx`` (``pip install mixprec[onnx]``: onnx and onnxr
   is no longer exact, and ONNX Runtime stops matching mixprec. ``int8`` (default) is exact on
   every CPU; ``uint8`` is exact where the weights lie in -64..64 or the CPU has VNNI.
 
-fp8 and int4 schemes are not exported (ONNX Runtime's fp8/int4 kernels dequantize to float and
-would not reproduce mixprec's MAC); :func:`export_onnx` says so.
+**int4** schemes served integer-only (``int4-per-channel``, W4A4, and ``int4-per-channel-a8``,
+W4A8) export the same graph with the int4 codes carried in int8 tensors (opset 17 has no int4
+type; onnxruntime's int4 kernels would dequantize to float): the weights unpacked to int8, and
+each int4 activation clamped to ``-8..7`` after its ``QuantizeLinear`` (``Cast`` to int32,
+``Max``/``Min``, ``Cast`` back) and in the requantization's clamp. The integers that reach
+``MatMulInteger`` are those of mixprec's integer path, so the outputs are bit-identical.
+
+fp8 and weight-only schemes are not exported (ONNX Runtime's fp8 kernels dequantize to float
+and would not reproduce mixprec's MAC; weight-only schemes have no integer path);
+:func:`export_onnx` says so.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from mixprec.nn import MLP
 from mixprec.quant.integer import IntegerLayer
 from mixprec.quant.model import QuantizedMLP
 from mixprec.quant.requant import Requantization, as_requantization
+from mixprec.quant.serving import code_range
 
 if TYPE_CHECKING:
     import onnx
@@ -136,10 +145,21 @@ def _gemmlowp(g: _Graph, acc: str, i: int, layer: IntegerLayer, offset: int) -> 
         high = g.op("Mul", g.op("Sign", high), magnitude)
     z = layer.out_zero_point + offset
     y = g.op("Add", high, g.const(f"zy_{i}", np.int64(z)))
-    y = g.op("Max", y, g.const(f"lo_{i}", np.int64(max(z, offset - 128))))
-    y = g.op("Min", y, g.const(f"hi_{i}", np.int64(offset + 127)))
+    y = g.op("Max", y, g.const(f"lo_{i}", np.int64(layer.lo + offset)))
+    y = g.op("Min", y, g.const(f"hi_{i}", np.int64(layer.hi + offset)))
     tp = g.onnx.TensorProto
     return g.op("Cast", y, to=tp.UINT8 if offset else tp.INT8)
+
+
+def _clamp(g: _Graph, h: str, name: str, lo: int, hi: int, offset: int) -> str:
+    """Clamp int8 (uint8) codes to ``lo .. hi`` (plus ``offset``): int4 codes in int8 tensors."""
+    if (lo, hi) == (-128, 127):
+        return h
+    tp = g.onnx.TensorProto
+    x = g.op("Cast", h, to=tp.INT32)
+    x = g.op("Max", x, g.const(f"{name}_lo", np.int32(lo + offset)))
+    x = g.op("Min", x, g.const(f"{name}_hi", np.int32(hi + offset)))
+    return g.op("Cast", x, to=tp.UINT8 if offset else tp.INT8)
 
 
 def _integer_graph(
@@ -147,6 +167,7 @@ def _integer_graph(
 ) -> str:
     tp = g.onnx.TensorProto
     offset = 128 if activations == "uint8" else 0  # uint8 codes: the int8 codes + 128
+    lo, hi = code_range(q)
 
     def zero_point(name: str, z: int) -> str:
         return g.const(name, np.asarray(z + offset, np.uint8 if offset else np.int8))
@@ -155,6 +176,7 @@ def _integer_graph(
         "QuantizeLinear", INPUT, g.const("input_scale_0", np.asarray(q.input_scales_[0])),
         zero_point("input_zero_point_0", int(q.input_zero_points_[0])),
     )  # fmt: skip
+    h = _clamp(g, h, "input_codes", lo, hi, offset)
     layers = q.integer_layers()
     for i, layer in enumerate(layers):
         z_x = zero_point(f"input_zero_point_mm_{i}", int(q.input_zero_points_[i]))
@@ -175,6 +197,7 @@ def _integer_graph(
                 "QuantizeLinear", f, g.const(f"unit_scale_{i}", np.float32(1.0)),
                 zero_point(f"requant_zero_point_{i}", layer.out_zero_point),
             )  # fmt: skip
+            h = _clamp(g, h, f"requant_codes_{i}", lo, hi, offset)
     raise ValueError("a model needs at least one layer")
 
 
@@ -186,8 +209,9 @@ def to_onnx(
     """An ``onnx.ModelProto`` of a float ``MLP`` or an int8 ``QuantizedMLP`` (checked).
 
     Args:
-        model: an ``MLP`` or a calibrated ``QuantizedMLP`` of an int8 scheme.
-        requantization: int8 models: ``"gemmlowp"`` (default) or ``"float"`` (module docstring).
+        model: an ``MLP`` or a calibrated ``QuantizedMLP`` of an integer-only scheme.
+        requantization: integer models: ``"gemmlowp"`` (default) or ``"float"`` (module
+            docstring).
         activations: int8 models: ``"int8"`` (default: the model's own codes) or ``"uint8"``
             (the codes plus 128, zero points too: the same integers in every product, so the
             same outputs bit for bit; ONNX Runtime's x86 kernels are faster for uint8 x int8).
@@ -206,9 +230,10 @@ def to_onnx(
     elif isinstance(model, QuantizedMLP):
         if not model.scheme.is_integer:
             raise ValueError(
-                f"ONNX export supports the float MLP and int8 schemes; {model.scheme} is not "
-                "exported (ONNX Runtime would dequantize it to float32, not run its MAC). "
-                "Export the float model instead, or quantize with an int8 scheme"
+                f"ONNX export supports the float MLP and the integer-only schemes (int8 schemes, "
+                f"int4-per-channel, int4-per-channel-a8); {model.scheme} is not exported (ONNX "
+                "Runtime would dequantize it to float32, not run its MAC). Export the float "
+                "model instead, or quantize with an integer-only scheme"
             )
         if activations not in ("int8", "uint8"):
             raise ValueError(f"activations must be 'int8' or 'uint8', got {activations!r}")

@@ -29,6 +29,7 @@ for bit (``tests/quant/test_qat.py``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +207,24 @@ class FakeQuantMLP:
                 obs.steps_ = max(obs.warmup_steps, 1)
             h = h @ w + (0 if b is None else b)
             h = np.maximum(h, 0) if i < self.model.n_layers - 1 else h
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the state a training step changes besides the parameters (observers,
+        step counter, cached accumulator scales, LSQ's started flags and input steps)."""
+        return copy.deepcopy(
+            {name: getattr(self, name) for name in (
+                "observers", "steps_", "_acc_scales", "_started", "input_steps",
+            )}
+        )  # fmt: skip
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Put back a :meth:`snapshot` (the input steps in place: the optimizer holds them)."""
+        for name, value in snapshot.items():
+            if name == "input_steps":
+                for mine, saved in zip(self.input_steps, value, strict=True):
+                    mine[...] = saved
+            else:
+                setattr(self, name, value)
 
     def n_learned(self) -> int:
         """The number of extra learned arrays (LSQ steps), after the model's parameters."""

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mixprec._util.progress import Bar, progress_bar
 from mixprec.data import Dataset, Split
+from mixprec.formats import IntFormat
+from mixprec.nn.model import MLP
 from mixprec.quant.model import Learned, QuantizedMLP
-from mixprec.quant.packing import pack_int4
+from mixprec.quant.packing import pack_codes
 from mixprec.quant.qat import FakeQuantMLP
 from mixprec.quant.schemes import Scheme
 from mixprec.train import History, TrainConfig, TrainingInterrupted, epoch_lr
@@ -31,7 +34,10 @@ from mixprec.train.config import resolve
 from mixprec.train.optimizers import Optimizer, make_optimizer
 from mixprec.train.trainer import InterruptGuard
 
-__all__ = ["evaluate_fake_quant", "export", "qat_epochs", "qat_train"]
+__all__ = [
+    "QATInterrupted", "QATProgress", "check_trainable", "evaluate_fake_quant", "export",
+    "fake_quantized", "qat_epochs", "qat_train",
+]  # fmt: skip
 
 
 def evaluate_fake_quant(fq: FakeQuantMLP, split: Split) -> tuple[float, float]:
@@ -58,6 +64,61 @@ def qat_train(fq: FakeQuantMLP, data: Dataset | Split, **options: Any) -> Histor
             return finished.value
 
 
+@dataclass
+class QATProgress:
+    """Where a quantization-aware training run stands, after every completed step: enough to
+    resume it exactly (``qat_epochs(fq, data, resume=progress)``) after Ctrl-C.
+
+    Attributes:
+        fq: the model being trained; config, history, optimizer: the run's.
+        shuffle: the shuffling generator (the next epoch's permutation comes from it).
+        epoch: epochs completed; order: the current epoch's permutation (``None`` between
+            epochs); done: its batches completed; losses, correct, seconds: their sums so far.
+    """
+
+    fq: FakeQuantMLP
+    config: TrainConfig
+    history: History
+    optimizer: Optimizer
+    shuffle: np.random.Generator
+    epoch: int = 0
+    order: np.ndarray | None = None
+    done: int = 0
+    losses: float = 0.0
+    correct: int = 0
+    seconds: float = 0.0
+
+
+class QATInterrupted(TrainingInterrupted):
+    """``TrainingInterrupted`` of quantization-aware training, with the run's ``progress``."""
+
+    def __init__(self, progress: QATProgress) -> None:
+        super().__init__(progress.history)
+        self.progress = progress
+
+
+def _start(
+    fq: FakeQuantMLP, split: Split, config: TrainConfig, resume: QATProgress | None
+) -> QATProgress:
+    if resume is not None:
+        if resume.fq is not fq:
+            raise ValueError("resume= holds the progress of another FakeQuantMLP; pass its own")
+        resume.history.interrupted = False
+        return resume
+    shuffle_rng, _ = np.random.default_rng(config.seed).spawn(2)
+    shapes = [p.shape for p in _params(fq)]
+    opt = make_optimizer(config.optimizer, shapes, config.resolved_lr, config.momentum)
+    history = History(
+        policy=f"qat:{fq.describe()}", config=config, sizes=fq.model.sizes, n_train=len(split)
+    )
+    return QATProgress(fq, config, history, opt, shuffle_rng)
+
+
+def _params(fq: FakeQuantMLP) -> list[np.ndarray]:
+    params = fq.model.parameters()
+    return params + fq.weight_steps + fq.input_steps if fq.learn_scales else params
+
+
 def qat_epochs(
     fq: FakeQuantMLP,
     data: Dataset | Split,
@@ -65,6 +126,7 @@ def qat_epochs(
     config: TrainConfig | None = None,
     progress: bool = False,
     eval_split: Split | None = None,
+    resume: QATProgress | None = None,
     **settings: Any,
 ) -> Generator[History, None, History]:
     """Quantization-aware training, one epoch at a time (yields the history after each).
@@ -77,87 +139,101 @@ def qat_epochs(
             ``mixprec.train.train``.
         progress: a progress bar per epoch.
         eval_split: evaluated through the fake-quantized forward pass after each epoch.
+        resume: the ``progress`` of a :class:`QATInterrupted` run of ``fq``: continue it from
+            its last completed step (its config; ``config`` and ``settings`` are not used). The
+            result is bit for bit that of the run without the interruption.
 
     Returns:
         The ``History`` (policy ``qat:...``, config with ``lr`` resolved).
 
     Raises:
-        ValueError: bad sizes or settings.
-        TrainingInterrupted: on Ctrl-C, with the completed epochs.
+        ValueError: bad sizes or settings, another model's progress.
+        QATInterrupted: on Ctrl-C (a ``TrainingInterrupted``), with the completed epochs'
+            history and the progress to resume from.
     """
-    config = resolve(config, settings, QAT_DEFAULTS)
-    epochs, batch_size, lr = config.epochs, config.batch_size, config.resolved_lr
     split = data.train if isinstance(data, Dataset) else data
-    model = fq.model
-    if split.images.shape[1] != model.sizes[0]:
+    if split.images.shape[1] != fq.model.sizes[0]:
         raise ValueError(
-            f"the data has {split.images.shape[1]} features but the model takes {model.sizes[0]}"
+            f"the data has {split.images.shape[1]} features but the model takes {fq.model.sizes[0]}"
         )
-    shuffle_rng, _ = np.random.default_rng(config.seed).spawn(2)
-    params = model.parameters()
-    if fq.learn_scales:
-        params = params + fq.weight_steps + fq.input_steps
-    opt = make_optimizer(config.optimizer, [p.shape for p in params], lr, config.momentum)
-    history = History(
-        policy=f"qat:{fq.describe()}", config=config, sizes=model.sizes, n_train=len(split)
-    )
-    n = len(split)
+    state = _start(fq, split, resolve(config, settings, QAT_DEFAULTS), resume)
+    cfg, history, n = state.config, state.history, len(split)
     try:
         with InterruptGuard() as guard:
-            for epoch in range(epochs):
-                opt.set_lr(epoch_lr(lr, epoch, epochs, config.schedule))
-                bar = progress_bar(-(-n // batch_size), progress, desc=f"epoch {epoch + 1}",
-                                   unit="step", leave=False)  # fmt: skip
-                start, order = time.perf_counter(), shuffle_rng.permutation(n)
-                batches = [order[lo : lo + batch_size] for lo in range(0, n, batch_size)]
-                losses, correct = _epoch(fq, split, batches, params, opt, guard, bar, history)
-                history.seconds.append(time.perf_counter() - start)
-                history.loss.append(losses / n)
-                history.train_accuracy.append(correct / n)
-                history.skipped_steps.append(0)
-                history.loss_scale.append(1.0)
-                history.events.append({})
-                if eval_split is not None:
-                    start = time.perf_counter()
-                    accuracy, loss = evaluate_fake_quant(fq, eval_split)
-                    history.eval_seconds.append(time.perf_counter() - start)
-                    history.accuracy.append(accuracy)
-                    history.eval_loss.append(loss)
+            while state.epoch < cfg.epochs:
+                state.optimizer.set_lr(epoch_lr(cfg.resolved_lr, state.epoch, cfg.epochs,
+                                                cfg.schedule))  # fmt: skip
+                if state.order is None:
+                    state.order, state.done = state.shuffle.permutation(n), 0
+                    state.losses, state.correct, state.seconds = 0.0, 0, 0.0
+                steps = -(-n // cfg.batch_size)
+                desc = f"epoch {state.epoch + 1}"
+                bar = progress_bar(steps, progress, desc=desc, unit="step", leave=False)
+                start = time.perf_counter()
+                try:
+                    _epoch(split, _params(fq), guard, bar, state)
+                finally:
+                    state.seconds += time.perf_counter() - start
+                _close_epoch(state, n, eval_split)
                 yield history
     except KeyboardInterrupt:
         history.interrupted = True
-        raise TrainingInterrupted(history) from None
+        raise QATInterrupted(state) from None
     return history
 
 
+def _close_epoch(state: QATProgress, n: int, eval_split: Split | None) -> None:
+    history = state.history
+    history.seconds.append(state.seconds)
+    history.loss.append(state.losses / n)
+    history.train_accuracy.append(state.correct / n)
+    history.skipped_steps.append(0)
+    history.loss_scale.append(1.0)
+    history.events.append({})
+    state.epoch, state.order = state.epoch + 1, None
+    if eval_split is not None:
+        start = time.perf_counter()
+        accuracy, loss = evaluate_fake_quant(state.fq, eval_split)
+        history.eval_seconds.append(time.perf_counter() - start)
+        history.accuracy.append(accuracy)
+        history.eval_loss.append(loss)
+
+
 def _epoch(
-    fq: FakeQuantMLP,
     split: Split,
-    batches: list[np.ndarray],
     params: list[np.ndarray],
-    opt: Optimizer,
     guard: InterruptGuard,
     bar: Bar | None,
-    history: History,
-) -> tuple[float, int]:
-    """One epoch of fake-quantized steps, one per batch of indices: (summed loss, correct);
-    ``history.steps`` counts each step as its update completes."""
-    losses, correct = 0.0, 0
+    state: QATProgress,
+) -> None:
+    """The rest of the current epoch's fake-quantized steps. Each step's effects (the update,
+    the observers' and the model's counters, ``state``) land together or not at all: Ctrl-C
+    inside a step restores what its forward pass changed, so a resumed run repeats it."""
+    fq, size = state.fq, state.config.batch_size
+    if state.order is None:  # pragma: no cover - qat_epochs draws it first
+        raise ValueError("no permutation for this epoch")
+    order = state.order
     try:
-        for index in batches:
-            result = fq.step(split.images[index], split.labels[index])
+        for lo in range(state.done * size, len(order), size):
+            index = order[lo : lo + size]
+            before = fq.snapshot()
+            try:
+                result = fq.step(split.images[index], split.labels[index])
+            except KeyboardInterrupt:
+                fq.restore(before)
+                raise
             with guard.deferred():
-                for p, u in zip(params, opt.updates(result.grads), strict=True):
+                for p, u in zip(params, state.optimizer.updates(result.grads), strict=True):
                     p += u
-                history.steps += 1
-            losses += result.loss * len(index)
-            correct += result.correct
+                state.history.steps += 1
+                state.done += 1
+                state.losses += result.loss * len(index)
+                state.correct += result.correct
             if bar is not None:
                 bar.update()
     finally:
         if bar is not None:
             bar.close()
-    return losses, correct
 
 
 def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
@@ -165,8 +241,9 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
 
     Args:
         fq: a trained :class:`FakeQuantMLP`.
-        scheme: the scheme of the file (``int8-per-channel``, ``int8-per-channel-asym``,
-            ``int4-weight-only``): its formats and granularity must be those ``fq`` trained.
+        scheme: the scheme of the file (``int8-per-channel``, ``int4-per-channel``,
+            ``int4-per-channel-a8``, ``int4-weight-only:group=32``, ...): its formats and
+            granularity must be those ``fq`` trained.
 
     Raises:
         ValueError: a scheme that does not match ``fq``'s formats, or a grid it cannot store.
@@ -183,7 +260,8 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
             zero_points.append(np.asarray(z_x, np.int8))
         codes, s_w = fq.weight_qparams(i)
         codes = codes.astype(np.int64)
-        weights.append(pack_int4(codes) if scheme.weights.bits == 4 else codes.astype(np.int8))
+        bits = scheme.weights.bits
+        weights.append(codes.astype(np.int8) if bits == 8 else pack_codes(codes, bits))
         weight_scales.append(np.asarray(s_w, np.float32))
         b = model.biases[i]
         if b is None or s_x is None:
@@ -203,6 +281,48 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
     return q
 
 
+def check_trainable(scheme: Scheme | str) -> Scheme:
+    """``scheme``, if quantization-aware training can train and export it: integer weights per
+    channel (or group-wise), integer activations or none.
+
+    Raises:
+        ValueError: another scheme (float formats, per-tensor weights); the message lists the
+            trainable ones.
+    """
+    from mixprec.quant.schemes import SCHEMES
+
+    def trainable(s: Scheme) -> bool:
+        activations = s.activations
+        return (
+            isinstance(s.weights, IntFormat)
+            and s.per_channel
+            and (activations is None or isinstance(activations, IntFormat))
+        )
+
+    scheme = Scheme.parse(scheme)
+    if not trainable(scheme):
+        names = ", ".join(name for name, s in SCHEMES.items() if trainable(s))
+        raise ValueError(
+            f"quantization-aware training takes an integer scheme with per-channel (or "
+            f"group-wise) weights: {names}, or NAME:group=N of a weight-only one; got {scheme}"
+        )
+    return scheme
+
+
+def fake_quantized(model: MLP, scheme: Scheme | str, **options: Any) -> FakeQuantMLP:
+    """A :class:`FakeQuantMLP` of ``model`` on ``scheme``'s formats and granularity (what
+    :func:`export` stores as that scheme); ``options`` are its other arguments
+    (``accumulator=``, ``learn_scales=``, ``warmup_steps=``, ...).
+
+    Raises:
+        ValueError: a scheme :func:`check_trainable` refuses, or options that do not go together.
+    """
+    s = check_trainable(scheme)
+    return FakeQuantMLP(
+        model, s.weights, s.activations, s.symmetric_activations, s.group_size, **options
+    )
+
+
 def _check_scheme(fq: FakeQuantMLP, scheme: Scheme) -> None:
     same_activations = (scheme.activations is None) == (fq.activation_format is None) and (
         scheme.activations is None or scheme.activations == fq.activation_format
@@ -211,10 +331,11 @@ def _check_scheme(fq: FakeQuantMLP, scheme: Scheme) -> None:
         scheme.weights != fq.weight_format
         or not same_activations
         or not scheme.per_channel
-        or fq.group_size is not None
+        or fq.group_size != scheme.group_size
         or scheme.symmetric_activations != fq.symmetric_activations
     ):
         raise ValueError(
             f"scheme {scheme} does not store what this model trained ({fq.describe()}); use "
-            "int8-per-channel, int8-per-channel-asym or int4-weight-only with the same formats"
+            "a per-channel (or group-wise) integer scheme with the same formats, e.g. "
+            "int4-per-channel, int8-per-channel-asym, int4-weight-only:group=32"
         )

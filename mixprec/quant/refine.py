@@ -11,9 +11,10 @@ scales and zero points learned from images) and recomputes every layer's integer
   block"), so a layer also compensates for the error of the layers before it.
 * ``accumulator=P`` (integer schemes): the codes of every output channel are bounded so that
   no input code the serving path can produce makes a P-bit accumulator overflow
-  (:mod:`mixprec.quant.a2q`). The integer path quantizes the image to ``[-128, 127]`` and
-  requantizes a hidden layer's output to ``[max(z, -128), 127]`` (the ReLU clamp at the zero
-  point ``z``): those are the input ranges of the bound. The int32 biases are added after the
+  (:mod:`mixprec.quant.a2q`). The integer path quantizes the image to ``[lo, hi]`` (int8:
+  ``[-128, 127]``; int4: ``[-8, 7]``) and requantizes a hidden layer's output to
+  ``[max(z, lo), hi]`` (the ReLU clamp at the zero point ``z``): those are the input ranges of
+  the bound. The int32 biases are added after the
   MAC's sum in mixprec's integer path, so they are outside the bound.
 
 The biases are requantized to the new weight scales (``round(b / (s_x s_w))``).
@@ -25,20 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.formats import INT4, Format
+from mixprec.formats import INT8, Format, IntFormat
 from mixprec.nn.model import MLP
 from mixprec.quant.model import Learned, QuantizedMLP
-from mixprec.quant.packing import pack_int4
-from mixprec.quant.serving import quantize_input
+from mixprec.quant.packing import pack_codes
+from mixprec.quant.serving import code_range, quantize_input
 from mixprec.quant.weights import METHODS, quantize_weights
 
 __all__ = ["refine"]
 
 
 def _input_range(q: QuantizedMLP, i: int) -> tuple[int, int]:
+    lo, hi = code_range(q)
     if i == 0:
-        return -128, 127
-    return max(int(q.input_zero_points_[i]), -128), 127
+        return lo, hi
+    return max(int(q.input_zero_points_[i]), lo), hi
 
 
 def _layer_input(q: QuantizedMLP, i: int, h: np.ndarray) -> np.ndarray:
@@ -46,7 +48,8 @@ def _layer_input(q: QuantizedMLP, i: int, h: np.ndarray) -> np.ndarray:
     if not q.scheme.is_integer:
         return h
     s, z = q.input_scales_[i], q.input_zero_points_[i]
-    return ((quantize_input(h, s, z).astype(np.float32) - np.float32(z)) * s).astype(np.float32)
+    codes = quantize_input(h, s, z, *code_range(q)).astype(np.float32)
+    return ((codes - np.float32(z)) * s).astype(np.float32)
 
 
 def refine(
@@ -77,10 +80,11 @@ def refine(
     scheme = q.scheme
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(map(repr, METHODS))}")
-    if not scheme.per_channel or scheme.weights.name not in ("int8", "int4"):
+    if not scheme.per_channel or not isinstance(scheme.weights, IntFormat):
         raise ValueError(
-            f"GPTQ and accumulator bounds take integer per-channel schemes, not {scheme}; use "
-            "int8-per-channel, int8-per-channel-asym or int4-weight-only"
+            f"GPTQ and accumulator bounds take integer per-channel (or group-wise) schemes, not "
+            f"{scheme}; use int8-per-channel, int4-per-channel, int4-weight-only, "
+            "int4-weight-only:group=128, ..."
         )
     if accumulator is not None and not scheme.is_integer:
         raise ValueError(
@@ -97,9 +101,10 @@ def refine(
             input_range=_input_range(q, i) if scheme.is_integer else (-128, 127),
             bound=bound, damp=damp, act_order=act_order,
             scales=None if accumulator is not None else q.weight_scales_[i],
+            group_size=scheme.group_size,
         )  # fmt: skip
         codes = result.codes
-        weights.append(pack_int4(codes) if fmt == INT4 else codes)
+        weights.append(codes if fmt == INT8 else pack_codes(codes, fmt.bits))
         scales.append(result.scales)
         b = model.biases[i]
         if b is not None and scheme.is_integer:

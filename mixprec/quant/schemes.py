@@ -14,7 +14,23 @@ A scheme names the formats and the granularity (see :data:`SCHEMES`):
 ``fp8_e5m2-per-channel``
 ``int4-weight-only``        int4 weights (-7..7), one scale per output channel, packed two per
                             byte; float32 activations and biases
+``int3-weight-only``,       int3 (-3..3) and int2 (-1..1) weights the same way, packed as a bit
+``int2-weight-only``        stream of 3 or 2 bits per code (:mod:`mixprec.quant.packing`)
+``int4-per-channel``        W4A4: int4 weights (-7..7) per output channel, int4 activations
+                            (-8..7) per tensor, symmetric; int32 biases; served integer-only
+``int4-per-channel-asym``   the same with asymmetric int4 activations (a zero point per tensor)
+``int4-per-channel-a8``     W4A8: int4 weights per output channel, int8 activations per tensor
 ==========================  =====================================================================
+
+A weight-only integer scheme takes a **group size** as a parameter, parsed by name:
+``int4-weight-only:group=32`` (also ``int3-``, ``int2-``; any size >= 1): one scale per output
+channel and group of that many consecutive inputs (:mod:`mixprec.quant.groupwise`; the last
+group is shorter when the size does not divide the fan-in, e.g. 784 = 24 * 32 + 16; a size at
+least the fan-in is one group, i.e. per channel).
+
+Integer-only serving carries int4 codes in int8 containers: the MAC (``int8->int32``) sees the
+same integers, so the products and sums are exact, and the requantization clamps to the
+activation format's range (-8..7 for int4).
 
 A :class:`Scheme` is validated when it is built: only the combinations the serving paths
 (:mod:`mixprec.quant.serving`) run as declared are accepted, so a scheme never silently serves
@@ -45,8 +61,13 @@ from mixprec.nn.spec import Granularity, TensorSpec
 
 __all__ = ["SCHEMES", "Scheme", "scheme_precision"]
 
+INT3, INT2 = IntFormat(name="int3", bits=3), IntFormat(name="int2", bits=2)
+
 #: The weight formats a scheme may use.
-WEIGHT_FORMATS = (INT8, INT4, FP8_E4M3, FP8_E5M2)
+WEIGHT_FORMATS = (INT8, INT4, INT3, INT2, FP8_E4M3, FP8_E5M2)
+
+#: The formats of integer-only schemes' weights and activations (codes fit int8 containers).
+INTEGER_ONLY_FORMATS = (INT8, INT4)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +80,10 @@ class Scheme:
         per_channel: one weight scale per output channel (else one per matrix).
         activations: format of every layer's input, or ``None`` (weight-only: float32): int8
             with int8 weights (served integer-only), or the weights' fp8 format.
-        symmetric_activations: activation zero point 0; else a zero point per tensor (int8
+        symmetric_activations: activation zero point 0; else a zero point per tensor (integer
             activations only).
+        group_size: weight-only integer schemes: one weight scale per output channel and group
+            of this many inputs (``None``: per channel or per tensor).
 
     Raises:
         ValueError: a format or combination the serving paths cannot run as declared; the
@@ -72,6 +95,7 @@ class Scheme:
     per_channel: bool
     activations: Format | None
     symmetric_activations: bool = True
+    group_size: int | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -89,15 +113,35 @@ class Scheme:
         elif isinstance(weights, FloatFormat):
             ok = activations == weights and self.symmetric_activations
         else:
-            ok = weights == INT8 and activations == INT8
+            ok = weights in INTEGER_ONLY_FORMATS and activations in INTEGER_ONLY_FORMATS
+        self._check_group()
         if not ok:
             raise ValueError(
                 f"Scheme {self.name!r}: weights {weights.name} with activations "
                 f"{activations.name if activations else None}"
                 f"{'' if self.symmetric_activations else ' (asymmetric)'} cannot be served as "
-                "declared; use int8 weights with int8 activations (integer-only), fp8 weights "
-                "with the same fp8 activations (symmetric), or activations=None (weight-only)"
+                "declared; use int8 or int4 weights with int8 or int4 activations "
+                "(integer-only), fp8 weights with the same fp8 activations (symmetric), or "
+                "activations=None (weight-only)"
             )
+
+    def _check_group(self) -> None:
+        size = self.group_size
+        if size is None:
+            return
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"Scheme {self.name!r}: group_size must be an integer >= 1, got {size!r}"
+            )
+        if self.activations is not None or not isinstance(self.weights, IntFormat):
+            raise ValueError(
+                f"Scheme {self.name!r}: group-wise weights with {self.activations} activations "
+                "cannot be served as declared; group-wise scales are for weight-only integer "
+                "schemes (int4-weight-only:group=32, ...): integer-only serving needs one scale "
+                "per output channel"
+            )
+        if not self.per_channel:
+            raise ValueError(f"Scheme {self.name!r}: group-wise scales are per output channel too")
 
     @classmethod
     def from_specs(
@@ -121,7 +165,7 @@ class Scheme:
                 overflow or rounding), or a combination :class:`Scheme` refuses.
         """
         allowed: dict[str, tuple[Granularity, ...]] = {
-            "weights": (Granularity.PER_TENSOR, Granularity.PER_CHANNEL),
+            "weights": (Granularity.PER_TENSOR, Granularity.PER_CHANNEL, Granularity.PER_GROUP),
             "activations": (Granularity.PER_TENSOR,),
         }
         for role, spec in (("weights", weights), ("activations", activations)):
@@ -142,16 +186,22 @@ class Scheme:
                     f"quantized {role} use scaling {' or '.join(g.value for g in allowed[role])}, "
                     "overflow 'saturate' and rounding 'nearest_even'"
                 )
+        grouped = weights.scaling is Granularity.PER_GROUP
         return cls(
             name=name, weights=cast(Format, weights.format),  # not a block format (checked)
-            per_channel=weights.scaling is Granularity.PER_CHANNEL,
+            per_channel=grouped or weights.scaling is Granularity.PER_CHANNEL,
             activations=None if activations is None else cast(Format, activations.format),
             symmetric_activations=symmetric_activations,
+            group_size=weights.group_size if grouped else None,
         )  # fmt: skip
 
     @property
     def weight_spec(self) -> TensorSpec:
         """The weights' :class:`~mixprec.nn.TensorSpec`."""
+        if self.group_size is not None:
+            return TensorSpec(
+                format=self.weights, scaling=Granularity.PER_GROUP, group_size=self.group_size
+            )
         scaling = Granularity.PER_CHANNEL if self.per_channel else Granularity.PER_TENSOR
         return TensorSpec(format=self.weights, scaling=scaling)
 
@@ -164,8 +214,8 @@ class Scheme:
 
     @property
     def is_integer(self) -> bool:
-        """int8 weights and activations: the integer-only serving path exists."""
-        return self.activations is not None and self.activations == INT8
+        """Integer weights and activations (int8 or int4): the integer-only path exists."""
+        return self.activations is not None and self.activations in INTEGER_ONLY_FORMATS
 
     @property
     def is_weight_only(self) -> bool:
@@ -174,13 +224,18 @@ class Scheme:
 
     @classmethod
     def parse(cls, name: Scheme | str) -> Scheme:
-        """The scheme of a name (case, ``_`` and ``-`` ignored).
+        """The scheme of a name (case, ``_`` and ``-`` ignored), with an optional group size:
+        ``int4-weight-only:group=32``.
 
         Raises:
-            ValueError: an unknown name; the message lists the schemes and the closest one.
+            ValueError: an unknown name or parameter; the message lists the schemes and the
+                closest one.
         """
         if isinstance(name, Scheme):
             return name
+        base, _, params = str(name).partition(":")
+        if params:
+            return _grouped(cls.parse(base), params, str(name))
         key = canonical(name)
         for known, scheme in SCHEMES.items():
             if canonical(known) == key:
@@ -193,6 +248,28 @@ class Scheme:
 
     def __str__(self) -> str:
         return self.name
+
+
+def _grouped(base: Scheme, params: str, text: str) -> Scheme:
+    """``base`` with the group size of ``params`` (``group=N``)."""
+    key, _, value = params.partition("=")
+    if canonical(key) != "group" or not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(
+            f"scheme {text!r}: the parameter {params!r} is not group=N with N >= 1; write e.g. "
+            "int4-weight-only:group=32"
+        )
+    size = int(value)
+    if not base.is_weight_only or base.group_size is not None:
+        grouped = ", ".join(n for n, s in SCHEMES.items() if s.is_weight_only)
+        raise ValueError(
+            f"scheme {text!r}: group sizes are for the weight-only integer schemes ({grouped}), "
+            f"not {base.name}"
+        )
+    return Scheme.from_specs(
+        f"{base.name}:group={size}",
+        TensorSpec(format=base.weights, scaling=Granularity.PER_GROUP, group_size=size),
+        None,
+    )
 
 
 def _schemes() -> dict[str, Scheme]:
@@ -213,9 +290,17 @@ def _schemes() -> dict[str, Scheme]:
                 name, TensorSpec(format=fmt, scaling=granularity),
                 TensorSpec(format=fmt, scaling=tensor),
             )  # fmt: skip
-    out["int4-weight-only"] = Scheme.from_specs(
-        "int4-weight-only", TensorSpec(format=INT4, scaling=channel), None
-    )
+    for bits in (INT4, INT3, INT2):
+        name = f"{bits.name}-weight-only"
+        out[name] = Scheme.from_specs(name, TensorSpec(format=bits, scaling=channel), None)
+    for name, activations, symmetric in (
+        ("int4-per-channel", INT4, True), ("int4-per-channel-asym", INT4, False),
+        ("int4-per-channel-a8", INT8, True),
+    ):  # fmt: skip
+        out[name] = Scheme.from_specs(
+            name, TensorSpec(format=INT4, scaling=channel),
+            TensorSpec(format=activations, scaling=tensor), symmetric,
+        )  # fmt: skip
     return out
 
 

@@ -4,7 +4,8 @@
 gemmlowp/TFLite run it (Jacob et al. 2018, section 2.3):
 
 1. the float32 input is quantized once: ``q = clip(rint(x / s_x) + z_x, -128, 127)`` (float32
-   division, ties to even: ONNX ``QuantizeLinear``);
+   division, ties to even: ONNX ``QuantizeLinear``; int4 activations clip to ``-8..7``, the
+   codes carried in int8);
 2. ``q @ q_w`` runs on the MAC unit (``int8->int32`` by default; any integer-accumulator MAC,
    e.g. ``int8->int16:saturate``, with its wrap/saturation events counted);
 3. the bias is added in int32, with the zero-point term folded into it:
@@ -47,17 +48,28 @@ from mixprec.quant.requant import (
 if TYPE_CHECKING:
     from mixprec.quant.model import QuantizedMLP
 
-__all__ = ["PATHS", "QuantizedServing", "Trace", "quantize_input", "trace"]
+__all__ = ["PATHS", "QuantizedServing", "Trace", "code_range", "quantize_input", "trace"]
 
 PATHS = ("integer", "fake_quant")
 _INT8_MAC = MAC.parse("int8->int32")
 
 
-def quantize_input(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
-    """int8 ``clip(rint(x / scale) + zero_point, -128, 127)`` in float32 (ONNX QuantizeLinear)."""
+def quantize_input(
+    x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, lo: int = -128, hi: int = 127
+) -> np.ndarray:
+    """int8 ``clip(rint(x / scale) + zero_point, lo, hi)`` in float32 (ONNX QuantizeLinear,
+    then a clamp to the activation format's codes: int4 ``-8..7``)."""
     x = np.asarray(x, np.float32)
     codes = np.rint(x / np.float32(scale)) + np.float32(zero_point)
-    return np.clip(codes, -128, 127).astype(np.int8)
+    return np.clip(codes, lo, hi).astype(np.int8)
+
+
+def code_range(q: QuantizedMLP) -> tuple[int, int]:
+    """The codes of an integer scheme's activations (int8 ``-128..127``, int4 ``-8..7``)."""
+    fmt = q.scheme.activations
+    if not isinstance(fmt, IntFormat):
+        raise ValueError(f"scheme {q.scheme} has no integer activations")
+    return int(fmt.min), int(fmt.max)
 
 
 def _wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -127,7 +139,7 @@ def _integer_forward(
 ) -> Trace:
     inputs: list[np.ndarray] = []
     last = q.n_layers - 1
-    h = quantize_input(x, q.input_scales_[0], q.input_zero_points_[0])
+    h = quantize_input(x, q.input_scales_[0], q.input_zero_points_[0], *code_range(q))
     for i, layer in enumerate(q.integer_layers()):
         inputs.append(h)
         y = _matmul(mac, h, layer.weights, events, i + 1)
@@ -137,9 +149,9 @@ def _integer_forward(
             return Trace(inputs, acc, logits, events if events is not None else Events())
         z = layer.out_zero_point
         if requant is Requantization.GEMMLOWP:
-            h = requantize(acc, layer.m0, layer.shift, z, lo=max(z, -128))
+            h = requantize(acc, layer.m0, layer.shift, z, lo=layer.lo, hi=layer.hi)
         else:
-            h = requantize_float(acc, layer.multiplier, z, lo=max(z, -128))
+            h = requantize_float(acc, layer.multiplier, z, lo=layer.lo, hi=layer.hi)
     raise ValueError("a quantized model has at least one layer")  # pragma: no cover
 
 
@@ -155,7 +167,7 @@ def _float_forward(q: QuantizedMLP, x: np.ndarray, mac: MAC | None, events: Even
             y = h @ weights[i]
         elif scheme.is_integer:
             s_x, z_x = q.input_scales_[i], q.input_zero_points_[i]
-            codes = quantize_input(h, s_x, z_x)
+            codes = quantize_input(h, s_x, z_x, *code_range(q))
             inputs.append(codes)
             y = ((codes.astype(np.float32) - np.float32(z_x)) * s_x) @ weights[i]
             if b is not None:

@@ -78,5 +78,5 @@ def test_ptq_entries() -> None:
     config = parse_serve("ptq:int8-per-channel")
     assert (config.kind, config.scheme, config.policy) == ("ptq", "int8-per-channel", None)
     assert parse_serve("ptq:int4-weight-only").scheme == "int4-weight-only"
-    with pytest.raises(ValueError, match="unknown PTQ scheme 'int3'.*int8-per-channel"):
+    with pytest.raises(ValueError, match="unknown quantization scheme 'int3'.*int8-per-channel"):
         parse_serve("ptq:int3")

@@ -43,7 +43,8 @@ def test_schemes_are_built_from_specs_and_give_them_back() -> None:
 @pytest.mark.parametrize(
     ("weights", "activations"),
     [
-        (TensorSpec(format="int8", scaling="per_group", group_size=32), None),
+        (TensorSpec(format="int8", scaling="per_group", group_size=32),
+         TensorSpec(format="int8", scaling="per_tensor")),
         (TensorSpec(format="int8", scaling="none"), None),
         (TensorSpec(format="int8", scaling="per_channel", overflow="inf"), None),
         (TensorSpec(format="int8", scaling="per_channel"),

@@ -66,5 +66,29 @@ def test_qat_errors(model_file: Path, synthetic_dir: Path, tmp_path: Path) -> No
     base = ["train", "--data-dir", str(synthetic_dir), "--out", str(tmp_path / "x.npz")]
     assert main([*base, "--qat", "int8-per-channel"]) != 0  # no --init
     assert main([*base, "--init", str(model_file), "--qat", "fp8_e4m3"]) != 0
+    assert main([*base, "--init", str(model_file), "--qat", "int8-per-tensor"]) != 0
     bad = [*base, "--init", str(model_file), "--qat", "int8-per-channel", "--accumulator", "i16"]
     assert main(bad) != 0
+
+
+def test_train_qat_w4a4_from_calibrated_ranges_and_group_wise_quantize(
+    model_file: Path, synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "w4a4.npz"
+    argv = ["train", "--init", str(model_file), "--qat", "int4-per-channel", "--epochs", "1",
+            "--observer", "mse", "--calibration", "100", "--data-dir", str(synthetic_dir),
+            "--out", str(out), "--no-progress", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == "qat:w4a4"
+    q = load(out)
+    assert isinstance(q, QuantizedMLP) and str(q.scheme) == "int4-per-channel"
+    assert served_wraps(out, synthetic_dir, "int8->int32", capsys)["accuracy"] > 0.5
+    grouped = tmp_path / "g.npz"
+    argv = ["quantize", str(model_file), "--scheme", "int3-weight-only:group=32", "--method",
+            "gptq", "--calibration", "100", "--data-dir", str(synthetic_dir), "--out",
+            str(grouped), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["scheme"] == "int3-weight-only:group=32"
+    q = load(grouped)
+    assert isinstance(q, QuantizedMLP) and q.weight_scales_[0].shape == (25, 32)
+    assert q.metadata["method"] == "gptq"

@@ -55,3 +55,28 @@ def test_zero_group_has_scale_one_and_errors() -> None:
         group_scales(w, "fp8_e4m3", 2)
     with pytest.raises(ValueError, match="groups"):
         expand_groups(np.ones((3, 2)), 4, 2)
+
+
+@pytest.mark.parametrize("group", [32, 128, 500])
+def test_group_wise_scheme_quantizes_by_groups(group: int) -> None:
+    """PTQ with ``int4-weight-only:group=N``: each layer's scales are the groups' max-abs
+    scales (784 = 24 * 32 + 16: a shorter last group), the codes round each weight on its
+    group's scale, and serving multiplies the float32 inputs by those weights."""
+    from mixprec.nn.model import MLP
+    from mixprec.quant import quantize
+
+    rng = np.random.default_rng(group)
+    model = MLP((784, 40, 10), seed=1)
+    x = rng.standard_normal((16, 784)).astype(np.float32)
+    q = quantize(model, x, scheme=f"int4-weight-only:group={group}")
+    for i, w in enumerate(model.weights):
+        scales = group_scales(w, "int4", group)
+        assert q.weight_scales_[i].shape == (-(-w.shape[0] // group), w.shape[1])
+        np.testing.assert_array_equal(q.weight_scales_[i], scales)
+        codes = q.weight_codes(i)
+        np.testing.assert_array_equal(codes, quantize_groupwise(w, scales, "int4", group))
+        np.testing.assert_array_equal(
+            q.dequantized_weights()[i], dequantize_groupwise(codes, scales, group)
+        )
+    h = np.maximum(x @ q.dequantized_weights()[0] + model.biases[0], 0)
+    np.testing.assert_allclose(q.predict(x), h @ q.dequantized_weights()[1], rtol=1e-5, atol=1e-6)

@@ -31,7 +31,8 @@ def test_scheme_names() -> None:
     assert list(SCHEMES) == [
         "int8-per-tensor", "int8-per-tensor-asym", "int8-per-channel", "int8-per-channel-asym",
         "fp8_e4m3", "fp8_e4m3-per-channel", "fp8_e5m2", "fp8_e5m2-per-channel",
-        "int4-weight-only",
+        "int4-weight-only", "int3-weight-only", "int2-weight-only", "int4-per-channel",
+        "int4-per-channel-asym", "int4-per-channel-a8",
     ]  # fmt: skip
     assert Scheme.parse("INT8_per_channel") is SCHEMES["int8-per-channel"]
     assert Scheme.parse("fp8-e4m3") is SCHEMES["fp8_e4m3"]
@@ -65,8 +66,9 @@ def test_learned_attributes(scheme: str, trained: MLP, synthetic: Dataset) -> No
     s = q.scheme
     assert q.sizes == (784, 128, 32, 10) and q.output_bias is False
     for i, (w, n_in, n_out) in enumerate(zip(q.weights_, q.sizes[:-1], q.sizes[1:], strict=True)):
-        if s.weights.name == "int4":
-            assert w.dtype == np.uint8 and w.shape == ((n_in + 1) // 2, n_out)
+        bits = s.weights.bits
+        if s.weights.name in ("int4", "int3", "int2"):  # packed: ceil(n_in * bits / 8) bytes
+            assert w.dtype == np.uint8 and w.shape == (-(-n_in * bits // 8), n_out)
         else:
             assert w.shape == (n_in, n_out) and w.itemsize == 1
         assert q.weight_scales_[i].shape == ((n_out,) if s.per_channel else ())
@@ -78,7 +80,8 @@ def test_learned_attributes(scheme: str, trained: MLP, synthetic: Dataset) -> No
         if s.symmetric_activations:
             assert all(z == 0 for z in q.input_zero_points_)
         else:  # hidden activations are ReLU outputs: real 0 is the lowest code
-            assert q.input_zero_points_[1] == q.input_zero_points_[2] == -128
+            lowest = int(s.activations.min)
+            assert q.input_zero_points_[1] == q.input_zero_points_[2] == lowest
     if s.is_weight_only:
         assert q.input_scales_ == [] and q.input_zero_points_ == []
     assert q.metadata["scheme"] == scheme and q.metadata["calibration_images"] == 100
@@ -168,6 +171,10 @@ def test_quantized_accuracy_stays_close(scheme: str, trained: MLP, synthetic: Da
     float_predictions = trained.forward(synthetic.test.images).argmax(axis=1)
     result = q.evaluate(synthetic.test)
     float_accuracy = np.mean(float_predictions == synthetic.test.labels)
-    assert result.accuracy >= float_accuracy - 0.02
-    assert np.mean(result.predictions == float_predictions) >= 0.95
+    # int3 and int2 weights per channel lose much (3 and 7 levels): a wider stated margin
+    loss, agreement = (0.3, 0.6) if scheme in ("int3-weight-only", "int2-weight-only") else (
+        0.02, 0.95
+    )  # fmt: skip
+    assert result.accuracy >= float_accuracy - loss
+    assert np.mean(result.predictions == float_predictions) >= agreement
     assert result.policy.startswith(scheme)

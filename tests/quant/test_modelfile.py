@@ -38,13 +38,15 @@ def rewrite(source: Path, target: Path, **changes: Any) -> Path:
 
 
 @pytest.mark.parametrize("output_bias", [False, True], ids=["book", "output-bias"])
-@pytest.mark.parametrize("scheme", list(SCHEMES))
+@pytest.mark.parametrize(
+    "scheme", [*SCHEMES, "int3-weight-only:group=8", "int2-weight-only:group=3"]
+)
 def test_round_trip_bit_for_bit(scheme: str, output_bias: bool, tmp_path: Path) -> None:
     q, x = small(scheme, output_bias)
     path = save(q, tmp_path / "q.npz", metadata=q.metadata)
     loaded = load(path)
     assert isinstance(loaded, QuantizedMLP)
-    assert loaded.scheme is q.scheme and loaded.sizes == q.sizes
+    assert loaded.scheme == q.scheme and loaded.sizes == q.sizes
     assert loaded.observer == "percentile" and loaded.nbytes == q.nbytes
     for name, array in q.arrays().items():
         np.testing.assert_array_equal(loaded.arrays()[name], array)

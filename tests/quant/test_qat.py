@@ -18,6 +18,9 @@ SCHEMES = {
     "int8-per-channel": dict(weights="int8", activations="int8"),
     "int8-per-channel-asym": dict(weights="int8", activations="int8", symmetric_activations=False),
     "int4-weight-only": dict(weights="int4", activations=None),
+    "int4-per-channel": dict(weights="int4", activations="int4"),
+    "int4-per-channel-a8": dict(weights="int4", activations="int8"),
+    "int3-weight-only:group=32": dict(weights="int3", activations=None, group_size=32),
 }
 
 
@@ -72,6 +75,7 @@ def test_fake_quant_forward_equals_the_exported_model(
         # see mixprec.quant.requant) instead of float32 ones: the same prediction nearly always
         same = q.predict(images).argmax(1) == logits.argmax(1)
         assert same.mean() >= 0.97
+    assert q.nbytes < sum(p.nbytes for p in base.parameters()) / 3
 
 
 @pytest.mark.parametrize("bound", ["a2q", "a2q+"])
@@ -210,3 +214,44 @@ def test_qat_model_exports_to_onnx_bit_for_bit(base: MLP, synthetic: Dataset) ->
     q = export(fq, "int8-per-channel")
     images = synthetic.test.images
     assert_array_equal(onnx_predict(to_onnx(q), images), q.predict(images))
+
+
+def test_qat_resumes_after_an_interruption_bit_for_bit(
+    base: MLP, synthetic: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside step 7 (epoch 2 of 3, after that step's forward pass moved the observers,
+    still warming up), then ``resume=``: the same parameters, learned steps, observers and
+    history as the run without the interruption."""
+    import mixprec.quant.qat as qat_module
+    from mixprec.quant.qat_train import QATInterrupted
+
+    original = qat_module.softmax_cross_entropy
+    calls: list[int] = []
+
+    def interrupted_loss(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    options = dict(epochs=3, lr=0.01, seed=4, eval_split=synthetic.test)
+    a = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=9, learn_scales=True)
+    whole = qat_train(a, synthetic, **options)
+    b = FakeQuantMLP(base.copy(), "int4", "int4", warmup_steps=9, learn_scales=True)
+    monkeypatch.setattr(qat_module, "softmax_cross_entropy", interrupted_loss)
+    with pytest.raises(QATInterrupted) as caught:
+        qat_train(b, synthetic, **options)
+    history = caught.value.history
+    assert history.interrupted and history.epochs == 1 and history.steps == 6
+    assert b.observers[0].steps_ == 6  # the interrupted step's batch is not counted
+    monkeypatch.setattr(qat_module, "softmax_cross_entropy", original)
+    with pytest.raises(ValueError, match="another FakeQuantMLP"):
+        qat_train(a, synthetic, resume=caught.value.progress)
+    resumed = qat_train(b, synthetic, resume=caught.value.progress, eval_split=synthetic.test)
+    learned_a = a.model.parameters() + a.weight_steps + a.input_steps
+    learned_b = b.model.parameters() + b.weight_steps + b.input_steps
+    for p, q in zip(learned_a, learned_b, strict=True):
+        assert_array_equal(p, q)
+    assert [o.min_ for o in a.observers] == [o.min_ for o in b.observers]
+    assert resumed.loss == whole.loss and resumed.accuracy == whole.accuracy
+    assert resumed.steps == whole.steps == 15 and not resumed.interrupted
