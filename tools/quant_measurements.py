@@ -1,17 +1,30 @@
-"""The measurements of issue 16 on Fashion-MNIST: PTQ vs QAT, weight-only methods, accumulators.
+"""The measurements of issue 16 on Fashion-MNIST: W4A4/W4A8 PTQ vs QAT, weight-only methods,
+accumulators.
 
-Run by hand (minutes per table), after training the fp32 base models once per seed::
+Run by hand, after training the fp32 base models once per seed::
 
     for s in 0 1 2; do mixprec train --epochs 10 --seed $s --out DIR/model-s$s.npz; done
     python tools/quant_measurements.py DIR [--tables qat,weights,accumulators] [--seeds 0,1,2]
 
-Every row is served on the 10,000 test images of each seed's model and compared with that
-model's fp32 predictions by McNemar's test on the pooled 30,000 pairs (3 seeds). Calibration:
-1,000 training images (``numpy.random.default_rng(0).choice``, as ``mixprec quantize``).
-QAT: SGD momentum 0.9, lr 0.01, cosine, batch 128, seed = the model's seed, moving min/max
-activation observers frozen after 100 steps; W4A4/W4A8 rows are one 5-epoch run per seed,
-served after its epochs 1, 2 and 5; A2Q QAT rows one 1-epoch run (``--qat-bits``). Results
-are printed as Markdown tables and written to ``DIR/results-TABLES.json``.
+Every row is a quantized model served on the 10,000 test images of each seed's model and
+compared with that model's fp32 predictions by McNemar's test on the pooled 30,000 pairs (3
+seeds). Calibration: 1,000 training images (``numpy.random.default_rng(0).choice``, as
+``mixprec quantize``). Integer-only schemes are served on the integer path (``mixprec
+evaluate``'s default) and, in rows marked ``fake quant``, on the float32 fake-quant path.
+
+* ``qat``: ``int4-per-channel`` (W4A4), ``int4-per-channel-asym`` and ``int4-per-channel-a8``
+  (W4A8): PTQ with each observer; QAT (SGD momentum 0.9, cosine, batch 128, seed = the model's
+  seed) from the MSE-calibrated activation ranges (frozen), lr 0.001, one run each of 1, 2 and
+  5 epochs; QAT from moving min/max (100 warm-up steps), lr 0.01, 5 epochs (the first recipe);
+  QAT with LSQ learned steps from the MSE ranges, lr 0.001, 5 epochs. Each QAT model is the
+  ``export``ed quantized model.
+* ``weights``: int4/int3/int2 weight-only, per-channel RTN, groups of 32 and 128
+  (``:group=N``), GPTQ per channel and per group (``mixprec.quant.refine``).
+* ``accumulators``: ``int8-per-channel`` served on ``int8->intP:wrap``: plain PTQ, A2Q+ PTQ,
+  and A2Q+ QAT (1 epoch, lr 0.01, moving min/max) for ``--qat-bits``.
+
+Results are printed as Markdown tables and written to ``DIR/results-TABLES.json``; each seed's
+rows are cached in ``DIR/rows-TABLE-sSEED.npz`` (delete them to recompute).
 """
 
 from __future__ import annotations
@@ -27,66 +40,62 @@ import numpy as np
 from mixprec.data import load
 from mixprec.experiments.significance import mcnemar
 from mixprec.nn.model import MLP
+from mixprec.quant import QuantizedMLP, quantize
 from mixprec.quant import load as load_model
-from mixprec.quant import quantize
-from mixprec.quant.qat import FakeQuantMLP
-from mixprec.quant.qat_train import export, qat_epochs, qat_train
+from mixprec.quant.qat_train import export, fake_quantized, qat_train
 from mixprec.quant.refine import refine
-from mixprec.quant.weights import quantize_weights
 
-LR = 0.01
-
-
-def fake_quant_predictions(fq: FakeQuantMLP, images: np.ndarray) -> np.ndarray:
-    return fq.forward(images)[0].argmax(axis=1)
+OBSERVERS = ("minmax", "percentile", "mse")
 
 
-def weight_only_predictions(model: MLP, images: np.ndarray, cal: np.ndarray, fmt: str,
-                            method: str, group: int | None) -> np.ndarray:  # fmt: skip
-    """Dequantized weights, float32 activations; GPTQ sees the inputs of the layers so far."""
-    weights, h = [], cal
-    for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
-        q = quantize_weights(w, fmt, method=method, group_size=group, inputs=h)
-        weights.append(q.dequantize())
-        h = h @ weights[-1] + (0 if b is None else b)
-        h = np.maximum(h, 0) if i < model.n_layers - 1 else h
-    return MLP.from_arrays(weights, model.biases).forward(images).argmax(axis=1)
+def served(q: QuantizedMLP, images: np.ndarray, label: str, rows: dict[str, Any]) -> None:
+    """Predictions of ``q`` on its default path (and on fake quant for integer schemes)."""
+    rows[label] = q.predict(images).argmax(axis=1)
+    if q.scheme.is_integer:
+        rows[f"{label} (fake quant)"] = q.predict(images, path="fake_quant").argmax(axis=1)
 
 
 def qat_rows(models: dict[int, MLP], data: Any, cal: np.ndarray) -> dict[str, dict[int, Any]]:
-    rows: dict[str, dict[int, Any]] = {}
-    for act in ("int4", "int8"):
-        name = f"W4A{act[3:]}"
-        for seed, model in models.items():
-            for observer in ("minmax", "percentile", "mse"):
-                fq = FakeQuantMLP(model.copy(), "int4", act)
-                fq.calibrate(cal, observer)
-                rows.setdefault(f"{name} PTQ {observer}", {})[seed] = fake_quant_predictions(
-                    fq, data.test.images
-                )
-            fq = FakeQuantMLP(model.copy(), "int4", act)
-            for history in qat_epochs(fq, data, epochs=5, lr=LR, seed=seed):
-                if history.epochs in (1, 2, 5):
-                    rows.setdefault(f"{name} QAT, epoch {history.epochs} of 5", {})[seed] = (
-                        fake_quant_predictions(fq, data.test.images)
-                    )
-            print(f"  {name} seed {seed} done ({time.strftime('%X')})", flush=True)
-    return rows
+    out: dict[str, dict[int, Any]] = {}
+    images = data.test.images
+    for seed, model in models.items():
+        rows: dict[str, Any] = {}
+        for scheme in ("int4-per-channel", "int4-per-channel-asym", "int4-per-channel-a8"):
+            for observer in OBSERVERS:
+                served(quantize(model, cal, scheme, observer=observer), images,
+                       f"{scheme} PTQ {observer}", rows)  # fmt: skip
+            recipes: list[tuple[str, int, dict[str, Any]]] = [
+                (f"QAT mse ranges lr 0.001 {e} ep", e, {}) for e in (1, 2, 5)
+            ]
+            recipes += [("QAT moving min/max lr 0.01 5 ep", 5, {"lr": 0.01}),
+                        ("QAT+LSQ mse ranges lr 0.001 5 ep", 5, {"lsq": True})]  # fmt: skip
+            for label, epochs, extra in recipes:
+                fq = fake_quantized(model.copy(), scheme, learn_scales=extra.get("lsq", False))
+                if "moving" not in label:
+                    fq.calibrate(cal, "mse")
+                qat_train(fq, data, epochs=epochs, lr=extra.get("lr", 0.001), seed=seed)
+                served(export(fq, scheme), images, f"{scheme} {label}", rows)
+            print(f"  {scheme} seed {seed} done ({time.strftime('%X')})", flush=True)
+        for name, value in rows.items():
+            out.setdefault(name, {})[seed] = value
+    return out
 
 
 def weight_rows(models: dict[int, MLP], data: Any, cal: np.ndarray) -> dict[str, dict[int, Any]]:
-    rows: dict[str, dict[int, Any]] = {}
-    for fmt in ("int4", "int3", "int2"):
-        for seed, model in models.items():
-            for label, method, group in (
-                ("RTN per-channel", "rtn", None), ("RTN group 32", "rtn", 32),
-                ("RTN group 128", "rtn", 128), ("GPTQ per-channel", "gptq", None),
-                ("GPTQ group 128", "gptq", 128),
-            ):  # fmt: skip
-                preds = weight_only_predictions(model, data.test.images, cal, fmt, method, group)
-                rows.setdefault(f"{fmt} weight-only {label}", {})[seed] = preds
-        print(f"  {fmt} done ({time.strftime('%X')})", flush=True)
-    return rows
+    out: dict[str, dict[int, Any]] = {}
+    for seed, model in models.items():
+        for bits in ("int4", "int3", "int2"):
+            for group in ("", ":group=32", ":group=128"):
+                scheme = f"{bits}-weight-only{group}"
+                label = group[1:].replace("=", " ") if group else "per-channel"
+                for method in ("rtn", "gptq"):
+                    q = quantize(model, cal, scheme)
+                    if method == "gptq":
+                        refine(q, model, cal, method="gptq")
+                    name = f"{bits} weight-only {method.upper()} {label}"
+                    out.setdefault(name, {})[seed] = q.predict(data.test.images).argmax(axis=1)
+            print(f"  {bits} seed {seed} done ({time.strftime('%X')})", flush=True)
+    return out
 
 
 def accumulator_rows(models: dict[int, MLP], data: Any, cal: np.ndarray, bits_list: tuple[int, ...],
@@ -103,8 +112,8 @@ def accumulator_rows(models: dict[int, MLP], data: Any, cal: np.ndarray, bits_li
                     quantize(model, cal, "int8-per-channel"), model, cal, accumulator=bits
                 )
             if bits in qat_bits:
-                fq = FakeQuantMLP(model.copy(), "int8", "int8", accumulator=bits)
-                qat_train(fq, data, epochs=1, lr=LR, seed=seed)
+                fq = fake_quantized(model.copy(), "int8-per-channel", accumulator=bits)
+                qat_train(fq, data, epochs=1, lr=0.01, seed=seed)
                 candidates["A2Q+ QAT 1 ep"] = export(fq, "int8-per-channel")
             for label, q in candidates.items():
                 logits, events = q.predict(images, mac=mac, stats=True)
@@ -181,7 +190,9 @@ def main() -> None:
     parser.add_argument("--tables", default="qat,weights,accumulators")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--bits", default="12,14,16,18,20,32")
-    parser.add_argument("--qat-bits", default="16", help="accumulators that also get A2Q QAT")
+    parser.add_argument(
+        "--qat-bits", default="12,14,16,18,20", help="accumulators that also get A2Q QAT"
+    )
     args = parser.parse_args()
     data = load("fashion-mnist")
     rows = np.sort(np.random.default_rng(0).choice(len(data.train), size=1000, replace=False))
