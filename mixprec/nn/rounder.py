@@ -18,6 +18,7 @@ round to zero). Block roles count none (their rounding happens inside the matmul
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -94,6 +95,14 @@ def _nonzero_magnitudes(x: np.ndarray) -> int:
     return int(np.count_nonzero(x.view(np.uint32) << np.uint32(1)))
 
 
+@functools.lru_cache(maxsize=256)
+def _prepared(fmt: Format, overflow: str) -> tuple[bool, float]:
+    """Checks ``fmt`` and ``overflow`` by an empty quantization (the one set of checks), then
+    ``(fits_float32(fmt), fmt.max)``; cached: a ``Numerics`` is built for every ``predict``."""
+    quantize(np.zeros(0, np.float32), fmt, overflow=overflow)
+    return fits_float32(fmt), fmt.max
+
+
 @dataclass
 class Rounder:
     """Rounds one role's tensors: format, overflow policy, optional per-tensor scale.
@@ -123,12 +132,11 @@ class Rounder:
             self.fmt, self.is_identity = FP32, False
             return
         self.fmt = get_format(self.fmt)
-        quantize(np.zeros(0, np.float32), self.fmt, overflow=self.overflow)  # checks them
+        # float32 tensors take _quantize_float32; max is a derived property
+        self._float32, self._max = _prepared(self.fmt, self.overflow)
         self._overflow = Overflow(self.overflow)
-        self._float32 = fits_float32(self.fmt)  # float32 tensors take _quantize_float32
         self.is_identity = self.fmt == FP32 and not self.per_tensor
         """Whether rounding is the identity (fp32 values, no scale): then it costs nothing."""
-        self._max = self.fmt.max  # a derived property: computed once here
 
     def scaled(
         self,
