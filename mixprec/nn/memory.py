@@ -45,8 +45,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from mixprec.formats import FP32, BlockFormat, Format, IntFormat, get_format, list_formats
-from mixprec.formats.anyformat import to_storage
+from mixprec.formats import FP32, BlockFormat, Format, IntFormat
+from mixprec.formats.anyformat import get_format as get_any_format
+from mixprec.formats.anyformat import list_formats, to_storage
 from mixprec.nn.model import BOOK_SIZES, MLP
 from mixprec.nn.policy import MasterWeights, Policy
 
@@ -127,7 +128,8 @@ class MemoryRow:
 
     Attributes:
         name: the format's name, or the policy's ``str``.
-        bits: bits per value (of the weights, for a policy).
+        bits: bits per value (of the weights, for a policy; a block format's include its scales:
+            MXFP4 4.25).
         weights_bytes: ``N_w`` values (plus the master copy, for a policy that keeps one).
         train_bytes: weights, activations and gradients at the training batch.
         serve_bytes: weights and the serving activations at the serving batch.
@@ -139,7 +141,7 @@ class MemoryRow:
     """
 
     name: str
-    bits: int
+    bits: float
     weights_bytes: int
     train_bytes: int
     serve_bytes: int
@@ -178,7 +180,7 @@ class MemoryReport:
 
     def row(self, name: str) -> MemoryRow:
         """The row of a format name (or alias)."""
-        key = get_format(name).name
+        key = str(get_any_format(name))
         for r in self.rows:
             if r.name == key:
                 return r
@@ -273,7 +275,7 @@ def _row(
         measured = tuple(None if m is None else m + master_bytes for m in measured)  # type: ignore[assignment]
     return MemoryRow(
         name=name,
-        bits=w_fmt.bits,
+        bits=w_fmt.bits_per_element if isinstance(w_fmt, BlockFormat) else w_fmt.bits,
         weights_bytes=weights,
         train_bytes=train,
         serve_bytes=serve,
@@ -301,7 +303,8 @@ def memory(
         batch: the training batch N.
         policy: a ``Policy`` or preset name, or several: adds a row for each, with its weight,
             activation and gradient formats and its master copy.
-        formats: the formats of the rows (default: every registered format).
+        formats: the formats of the rows (default: every registered format, then the block
+            formats).
         serve_batch: the serving batch (the book: 1).
         measure: also convert real arrays with ``to_storage`` and report their ``nbytes``.
 
@@ -317,8 +320,10 @@ def memory(
     instance = None
     if measure:
         instance = model if isinstance(model, MLP) else MLP(c.sizes)
-    chosen = [get_format(f) for f in formats] if formats is not None else list_formats()
-    rows = tuple(_row(f.name, c, (f, f, f), False, instance) for f in chosen)
+    chosen = (
+        [get_any_format(f) for f in formats] if formats is not None else list_formats(blocks=True)
+    )
+    rows = tuple(_row(str(f), c, (f, f, f), False, instance) for f in chosen)
     if policy is None:
         chosen_policies = []
     elif isinstance(policy, (str, Policy)):

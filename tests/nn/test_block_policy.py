@@ -125,3 +125,16 @@ def test_roles_are_tensor_specs_and_round_trip_through_as_dict() -> None:
         str(policy) == "fp8[gradients={'format': 'fp8_e5m2', 'scaling': 'none', "
         "'overflow': 'saturate', 'rounding': 'nearest_even'}]"
     )
+
+
+def test_memory_counts_block_codes_and_scales() -> None:
+    from mixprec.nn.memory import memory
+
+    report = memory(formats=["mxfp4", "nvfp4"], measure=True)
+    n_w = 104_928  # the book MLP's weights
+    mx, nv = report.row("mxfp4"), report.row("nvfp4")
+    assert (mx.bits, nv.bits) == (4.25, 4.5)
+    assert mx.weights_bytes == n_w // 2 + -(-n_w // 32)  # 4-bit codes, one E8M0 per 32
+    assert nv.weights_bytes == n_w // 2 + -(-n_w // 16) + 4  # E4M3 per 16, an fp32 tensor scale
+    # to_storage of the real arrays pads each tensor's last block: never fewer bytes
+    assert mx.measured_weights_bytes is not None and mx.measured_weights_bytes >= mx.weights_bytes
