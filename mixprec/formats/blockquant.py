@@ -30,8 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.formats.block import BlockFormat, IntMin, TensorScale, get_block_format
+from mixprec.formats.block import (
+    BlockFormat,
+    BlockSpecials,
+    IntMin,
+    TensorScale,
+    get_block_format,
+)
 from mixprec.formats.blockfast import fast_applies, fast_kernel
+from mixprec.formats.blocknv import amax_bits, magic64, nv_elements, round_nearest_even64
 from mixprec.formats.blockscale import (
     block_amax,
     from_blocks,
@@ -109,9 +116,9 @@ def quantize_blocks(
     values = as_float_array(x)
     rows, layout = to_blocks(values, block, axis)
     if not block.is_power_of_two:
-        elements, s_b, s_t, nan = _nv_rows(rows, block, mode, policy, gen, tensor_scale)
-        out = elements * (s_b * s_t)[:, None]
-        out[nan] = np.nan
+        out, _, _, nan = _nv_rows(rows, block, mode, policy, gen, tensor_scale, values=True)
+        if nan.any():
+            out[nan] = np.nan
         return from_blocks(out, layout)
     _no_tensor_scale(block, tensor_scale)
     if policy is Overflow.SATURATE and fast_applies(block, mode, rows):
@@ -194,7 +201,11 @@ def tensor_scale_of(x: object, fmt: BlockFormat | str) -> float:
     block = get_block_format(fmt)
     magnitude = np.abs(as_float_array(x)).astype(np.float64)
     finite = magnitude[np.isfinite(magnitude)]
-    amax = float(finite.max()) if finite.size else 0.0
+    return _tensor_scale_of_amax(float(finite.max()) if finite.size else 0.0, block)
+
+
+def _tensor_scale_of_amax(amax: float, block: BlockFormat) -> float:
+    """:func:`tensor_scale_of` from the tensor's largest finite magnitude."""
     if amax == 0.0:
         return 1.0
     quotient = Fraction(amax) / (Fraction(block.element.max) * Fraction(block.scale.max))
@@ -208,8 +219,10 @@ def _nv_rows(
     policy: Overflow,
     rng: np.random.Generator | None,
     tensor_scale: float | None,
+    values: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """NVFP4: element values, block scales, the tensor scale (per row), NaN mask (float64)."""
+    """NVFP4: element values (times ``s_b * s_t`` when ``values``), block scales, the tensor
+    scale (per row), NaN mask (float64)."""
     if tensor_scale is not None:
         s_t = float(tensor_scale)
         if not (np.isfinite(s_t) and s_t > 0 and float(np.float32(s_t)) == s_t):
@@ -217,22 +230,39 @@ def _nv_rows(
                 f"tensor_scale must be a positive finite float32, got {tensor_scale!r}; use "
                 "mixprec.formats.tensor_scale_of(x, fmt) to compute one"
             )
-    elif block.tensor_scale is TensorScale.AMAX:
-        s_t = tensor_scale_of(rows, block)
+    if rows.dtype == np.float32 and block.specials is BlockSpecials.BLOCK:
+        amax, nan = amax_bits(rows)
     else:
+        amax, nan = block_amax(rows, block)
+    if tensor_scale is None and block.tensor_scale is TensorScale.AMAX:
+        # the tensor's finite amax is the largest block amax (each over its finite values)
+        s_t = _tensor_scale_of_amax(float(amax.max(initial=0.0)), block)
+    elif tensor_scale is None:
         s_t = 1.0
-    amax, nan = block_amax(rows, block)
     elem, scale = block.element, block.scale
     # 6 * s_t is exact in float64 (26 bits); the quotient is rounded once (module docstring).
     wanted = amax / (elem.max * s_t)
-    s_b = quantize_reference(wanted, scale, Rounding.NEAREST_EVEN, Overflow.SATURATE)
+    scale_magic = magic64(scale, Rounding.NEAREST_EVEN)
+    if scale_magic is not None:  # nearest-even with saturation = clip to max, then round
+        s_b = round_nearest_even64(np.minimum(wanted, scale.max), scale_magic)
+    else:
+        s_b = quantize_reference(wanted, scale, Rounding.NEAREST_EVEN, Overflow.SATURATE)
     low = scale.smallest_subnormal if block.scale_min.value == "subnormal" else scale.min_normal
     s_b = np.maximum(s_b, low)
     divisor = s_b * s_t  # exact: 4 + 24 significant bits
+    magic = magic64(elem, mode)
+    if magic is not None and (block.specials is BlockSpecials.BLOCK or not np.isnan(rows).any()):
+        # the same quotients, rounded by the magic constant (exact: its docstring)
+        clean = np.where(nan[:, None], 0.0, rows) if nan.any() else rows
+        factor = s_b * s_t if values else None
+        elements = nv_elements(clean, divisor, elem.max, magic, factor)
+        return elements, s_b, np.full(rows.shape[0], s_t), nan
     with np.errstate(invalid="ignore"):
         quotient = np.clip(rows.astype(np.float64) / divisor[:, None], -elem.max, elem.max)
     quotient[nan] = 0.0
     elements = quantize_reference(quotient, elem, mode, policy, rng)
+    if values:
+        elements *= (s_b * s_t)[:, None]
     return elements, s_b, np.full(rows.shape[0], s_t), nan
 
 
