@@ -175,7 +175,7 @@ def test_float64_magic_refuses_formats_outside_its_proof() -> None:
 
 def test_amax_from_bits_equals_block_amax() -> None:
     rng = np.random.default_rng(1)
-    rows = (rng.standard_normal((64, 16)) * np.exp2(rng.integers(-150, 120, (64, 16))))
+    rows = rng.standard_normal((64, 16)) * np.exp2(rng.integers(-150, 120, (64, 16)))
     rows = rows.astype(np.float32)
     rows[3, 2], rows[5, 0], rows[5, 9], rows[7] = np.nan, np.inf, -3.0, 0.0
     rows[9] = -0.0
