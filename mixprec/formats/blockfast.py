@@ -76,7 +76,10 @@ def fast_kernel(
             return  # nearest-even in one step (or refused: then the steps below)
         e32 = e.astype(np.int32)
         inverse = np.ldexp(np.float32(1.0), -e32)  # 2**-e: at most 2**127
-        scaled = np.multiply(rows.view(np.float32), inverse[:, None], out=work.reshape(rows.shape))
+        with np.errstate(invalid="ignore"):  # signaling NaNs (their blocks are NaN below)
+            scaled = np.multiply(
+                rows.view(np.float32), inverse[:, None], out=work.reshape(rows.shape)
+            )
         e32 -= frac
         if nan.any():  # NaN-scale blocks (NaN/inf inside, or a scale overflow): NaN below
             scaled[nan] = 0.0
