@@ -23,8 +23,7 @@ float-simulated ("fake quant").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
@@ -34,7 +33,9 @@ from mixprec.formats import INT8, Format, IntFormat, to_storage
 from mixprec.mac import MAC
 from mixprec.nn import MLP, Evaluation, Events, Served, evaluate
 from mixprec.quant import groupwise
+from mixprec.quant.blockptq import block_learned, decoded_weights, weight_operands
 from mixprec.quant.integer import IntegerLayer, integer_layers
+from mixprec.quant.learned import Learned
 from mixprec.quant.observers import OBSERVERS, NotCalibratedError, make_observer
 from mixprec.quant.packing import pack_codes, unpack_codes
 from mixprec.quant.requant import Requantization
@@ -42,30 +43,6 @@ from mixprec.quant.schemes import Scheme
 from mixprec.quant.serving import QuantizedServing
 
 __all__ = ["Learned", "QuantizedMLP", "quantize"]
-
-
-@dataclass(frozen=True)
-class Learned:
-    """What calibration learns (or a model file holds): the compact arrays, layer by layer.
-
-    Attributes:
-        sizes, output_bias: the structure of the float model.
-        weights: int8 ``(in, out)``; fp8: the ml_dtypes float8 array; int4, int3, int2: packed
-            uint8 (:func:`mixprec.quant.packing.pack_codes`).
-        weight_scales: float32 ``()`` (per tensor), ``(out,)`` (per channel) or ``(groups,
-            out)`` (group-wise).
-        input_scales: float32 ``()`` per layer (empty: weight-only).
-        input_zero_points: int8 ``()`` per layer (integer-only schemes; else empty).
-        biases: int32 ``(out,)`` (integer-only schemes) or float32, or ``None``.
-    """
-
-    sizes: tuple[int, ...]
-    output_bias: bool
-    weights: tuple[np.ndarray, ...]
-    weight_scales: tuple[np.ndarray, ...]
-    input_scales: tuple[np.ndarray, ...]
-    input_zero_points: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray | None, ...]
 
 
 class QuantizedMLP:
@@ -89,7 +66,10 @@ class QuantizedMLP:
         metadata: facts about the model (the source model's metadata, scheme, observer, ...).
     """
 
-    _learned = ("weights_", "weight_scales_", "input_scales_", "input_zero_points_", "biases_")
+    _learned = (
+        "weights_", "weight_scales_", "input_scales_", "input_zero_points_", "biases_",
+        "weight_tensor_scales_",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -110,6 +90,7 @@ class QuantizedMLP:
         self.metadata: dict[str, Any] = {}
         self._dequantized: list[np.ndarray] | None = None
         self._integer: list[IntegerLayer] | None = None
+        self._block: list[tuple[Any, ...]] | None = None
 
     @classmethod
     def from_learned(
@@ -168,21 +149,36 @@ class QuantizedMLP:
                 f"{images.shape}; pass a Split such as data.train[:1000] or its images"
             )
         model.check()
+        if self.scheme.is_block:
+            scheme, observers = self.scheme, (self.observer, self.weight_observer)
+            self._install(block_learned(scheme, *observers, model, images))
+        else:
+            self._install(self._calibrated(model, images))
+        self.metadata = {k: v for k, v in model.metadata.items() if k not in ("history",)}
+        self.metadata.update(
+            scheme=self.scheme.name, observer=self.observer,
+            weight_observer=self.weight_observer, calibration_images=len(images),
+        )  # fmt: skip
+        return self
+
+    def _calibrated(self, model: MLP, images: np.ndarray) -> Learned:
         scheme, options = self.scheme, self.observer_options
+        w_fmt = cast(Format, scheme.weights)  # an element scheme: block ones are in blockptq
+        a_fmt = cast("Format | None", scheme.activations)
         weights, weight_scales, input_scales, zero_points, biases = [], [], [], [], []
         h = images
         for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
             if scheme.group_size is not None:  # max |w| per group (mixprec.quant.groupwise)
-                w_scale = groupwise.group_scales(w, scheme.weights, scheme.group_size)
+                w_scale = groupwise.group_scales(w, w_fmt, scheme.group_size)
             else:
                 axis = 1 if scheme.per_channel else None
-                w_obs = make_observer(self.weight_observer, scheme.weights, True, axis, **options)
+                w_obs = make_observer(self.weight_observer, w_fmt, True, axis, **options)
                 w_scale = w_obs.fit(w).scale_
-            weights.append(_weight_codes(w, w_scale, scheme.weights, scheme.group_size))
+            weights.append(_weight_codes(w, w_scale, w_fmt, scheme.group_size))
             weight_scales.append(np.asarray(w_scale, np.float32))
-            if scheme.activations is not None:
+            if a_fmt is not None:
                 a_obs = make_observer(
-                    self.observer, scheme.activations, scheme.symmetric_activations, None,
+                    self.observer, a_fmt, scheme.symmetric_activations, None,
                     **options,
                 ).fit(h)  # fmt: skip
                 input_scales.append(np.asarray(a_obs.scale_, np.float32))
@@ -192,16 +188,10 @@ class QuantizedMLP:
             h = h @ w + (0 if b is None else b)
             if i < model.n_layers - 1:
                 h = np.maximum(h, 0)
-        self._install(Learned(
+        return Learned(
             model.sizes, model.output_bias, tuple(weights), tuple(weight_scales),
             tuple(input_scales), tuple(zero_points), tuple(biases),
-        ))  # fmt: skip
-        self.metadata = {k: v for k, v in model.metadata.items() if k not in ("history",)}
-        self.metadata.update(
-            scheme=scheme.name, observer=self.observer, weight_observer=self.weight_observer,
-            calibration_images=len(images),
         )  # fmt: skip
-        return self
 
     def _bias(
         self, b: np.ndarray, input_scales: list[np.ndarray], w_scale: np.ndarray
@@ -222,7 +212,8 @@ class QuantizedMLP:
         self.input_scales_ = list(learned.input_scales)
         self.input_zero_points_ = list(learned.input_zero_points)
         self.biases_ = list(learned.biases)
-        self._dequantized = self._integer = None
+        self.weight_tensor_scales_ = list(learned.weight_tensor_scales)
+        self._dequantized = self._integer = self._block = None
 
     # -- structure -------------------------------------------------------------------------------
     @property
@@ -241,6 +232,8 @@ class QuantizedMLP:
                 out[f"input_scale_{i}"] = self.input_scales_[i]
             if self.input_zero_points_:
                 out[f"input_zero_point_{i}"] = self.input_zero_points_[i]
+            if self.weight_tensor_scales_:
+                out[f"weight_tensor_scale_{i}"] = self.weight_tensor_scales_[i]
             bias = self.biases_[i]
             if bias is not None:
                 out[f"qbias_{i}"] = bias
@@ -260,7 +253,9 @@ class QuantizedMLP:
         return np.asarray(w)
 
     def dequantized_weights(self) -> list[np.ndarray]:
-        """float32 ``(in, out)`` weights ``scale * code`` (computed once)."""
+        """float32 ``(in, out)`` weights ``scale * code`` (computed once; NVFP4: float64)."""
+        if self._dequantized is None and self.scheme.is_block:
+            self._dequantized = decoded_weights(self.scheme.block, self.block_weights())
         if self._dequantized is None:
             out = []
             group = self.scheme.group_size
@@ -272,6 +267,16 @@ class QuantizedMLP:
                     out.append(w.astype(np.float32) * s)
             self._dequantized = out
         return self._dequantized
+
+    def block_weights(self) -> list[tuple[Any, ...]]:
+        """Block schemes: each layer's ``(codes, scales[, tensor_scale])`` along K, as the block
+        MAC takes them (computed once; ``mixprec.quant.blockptq``)."""
+        if self._block is None:
+            self._block = weight_operands(
+                self.scheme.block, self.sizes, self.weights_, self.weight_scales_,
+                self.weight_tensor_scales_,
+            )  # fmt: skip
+        return self._block
 
     def integer_layers(self) -> list[IntegerLayer]:
         """The integer-only constants of every layer (integer schemes; computed once).

@@ -22,6 +22,24 @@ atomically (temporary file, fsync, ``os.replace``), with ``format_version``, ``k
                             bias
 ==========================  =======================================================================
 
+Block schemes (``mxfp8``, ``mxfp4``, ``nvfp4``, ``*-weight-only``; :mod:`mixprec.quant.blockptq`):
+
+==============================  ===================================================================
+``qweight_<i>``                 uint8 ``(ceil(in * out * bits / 8),)``: the element codes of the
+                                ``(in, out)`` weights in C order, packed LSB first (two fp4 codes
+                                per byte, the first in the low nibble), as ``BlockStorage``
+``weight_scale_<i>``            uint8 ``(ceil(in / block_size), out)``: the block scale codes
+                                (E8M0; NVFP4: E4M3), blocks along K
+``weight_tensor_scale_<i>``     float32 ``()``: NVFP4's weight tensor scale
+``input_scale_<i>``             float32 ``()``: NVFP4's calibrated input tensor scale (not for
+                                MX, whose activation scales are per block of each batch, nor for
+                                weight-only schemes)
+``qbias_<i>``                   float32 ``(out,)``, for layers with a bias
+==============================  ===================================================================
+
+Every array of the file is the model's (``QuantizedMLP.arrays()``), so the arrays' bytes are
+``QuantizedMLP.nbytes``, which :func:`mixprec.nn.cost.cost` counts for the scheme.
+
 Every array's dtype and shape is checked against ``scheme`` and ``sizes`` on load; scales must
 be finite and positive. A mismatch is a ``ValueError`` naming the field.
 """
@@ -35,7 +53,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from mixprec.formats import IntFormat, storage_dtype
+from mixprec.formats import BlockFormat, IntFormat, storage_dtype
+from mixprec.formats.block import TensorScale
 from mixprec.nn import MLP, Policy
 from mixprec.nn import modelfile as float_files
 from mixprec.nn.modelfile import FileKind
@@ -105,6 +124,9 @@ def _weights(
 ) -> np.ndarray:
     """Layer ``i``'s stored weights: int8, packed sub-byte codes, or fp8 (checked)."""
     fmt, (n_in, n_out) = scheme.weights, shape
+    if isinstance(fmt, BlockFormat):  # packed as BlockStorage packs them
+        width = -(-n_in * n_out * fmt.bits // 8)
+        return _typed(arrays, f"qweight_{i}", np.uint8, (width,), path)
     if isinstance(fmt, IntFormat) and fmt.bits < 8:
         rows = packed_rows(n_in, fmt.bits)
         return _typed(arrays, f"qweight_{i}", np.uint8, (rows, n_out), path)
@@ -115,6 +137,22 @@ def _weights(
     if fp8 is None:  # pragma: no cover - every scheme's float format has a dtype
         raise ValueError(f"{path}: {fmt.name} has no numpy dtype")
     return codes.view(fp8)
+
+
+def _block_scales(
+    arrays: dict[str, np.ndarray], scheme: Scheme, i: int, shape: tuple[int, int],
+    state: dict[str, list[Any]], path: str,
+) -> None:  # fmt: skip
+    """Layer ``i``'s block scale codes and NVFP4's tensor scales (weights', inputs')."""
+    block, (n_in, n_out) = scheme.block, shape
+    blocks = -(-n_in // block.block_size)
+    scales = _typed(arrays, f"weight_scale_{i}", np.uint8, (blocks, n_out), path)
+    state["weight_scales"].append(scales)
+    if block.tensor_scale is TensorScale.AMAX:
+        tensor_scale = _scale(arrays, f"weight_tensor_scale_{i}", (), path)
+        state["weight_tensor_scales"].append(tensor_scale)
+        if not scheme.is_weight_only:
+            state["input_scales"].append(_scale(arrays, f"input_scale_{i}", (), path))
 
 
 def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
@@ -143,16 +181,24 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
         raise ValueError(f"{path}: 'output_bias' must be a boolean scalar")
     n_layers = len(sizes) - 1
     state: dict[str, list[Any]] = dict(
-        weights=[], weight_scales=[], input_scales=[], input_zero_points=[], biases=[]
+        weights=[],
+        weight_scales=[],
+        input_scales=[],
+        input_zero_points=[],
+        biases=[],
+        weight_tensor_scales=[],
     )
     for i in range(n_layers):
         n_in, n_out = int(sizes[i]), int(sizes[i + 1])
         state["weights"].append(_weights(arrays, scheme, i, (n_in, n_out), path))
+        if scheme.is_block:
+            _block_scales(arrays, scheme, i, (n_in, n_out), state, path)
         shape: tuple[int, ...] = (n_out,) if scheme.per_channel else ()
         if scheme.group_size is not None:
             shape = (n_groups(n_in, scheme.group_size), n_out)
-        state["weight_scales"].append(_scale(arrays, f"weight_scale_{i}", shape, path))
-        if not scheme.is_weight_only:
+        if not scheme.is_block:
+            state["weight_scales"].append(_scale(arrays, f"weight_scale_{i}", shape, path))
+        if not (scheme.is_weight_only or scheme.is_block):
             state["input_scales"].append(_scale(arrays, f"input_scale_{i}", (), path))
         if scheme.is_integer:
             zero_point = _typed(arrays, f"input_zero_point_{i}", np.int8, (), path)
@@ -171,6 +217,7 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
         tuple(int(s) for s in sizes), bool(output_bias),
         *(tuple(state[name]) for name in (
             "weights", "weight_scales", "input_scales", "input_zero_points", "biases",
+            "weight_tensor_scales",
         )),
     )  # fmt: skip
     try:

@@ -40,7 +40,8 @@ each int4 activation clamped to ``-8..7`` after its ``QuantizeLinear`` (``Cast``
 ``MatMulInteger`` are those of mixprec's integer path, so the outputs are bit-identical.
 
 fp8 and weight-only schemes are not exported (ONNX Runtime's fp8 kernels dequantize to float
-and would not reproduce mixprec's MAC; weight-only schemes have no integer path);
+and would not reproduce mixprec's MAC; weight-only schemes have no integer path), nor are the
+block-scaled (MX, NVFP4) schemes (ONNX has no block-scaled types or MAC);
 :func:`export_onnx` says so.
 """
 
@@ -221,6 +222,12 @@ def to_onnx(
         ValueError: a quantized scheme that is not int8, or ``activations`` not int8/uint8.
         TypeError: another kind of model.
     """
+    if isinstance(model, QuantizedMLP) and model.scheme.is_block:
+        raise ValueError(
+            f"ONNX export does not support the block-scaled scheme {model.scheme} (ONNX has no "
+            "MX/NVFP4 block MAC); serve it with mixprec ('mixprec evaluate'), or export the "
+            "float model or an int8-per-channel quantization of it"
+        )
     onnx, _ = require_onnx()
     g = _Graph(onnx)
     if isinstance(model, MLP):

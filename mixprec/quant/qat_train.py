@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from mixprec._util.progress import Bar, progress_bar
 from mixprec.data import Dataset, Split
-from mixprec.formats import IntFormat
+from mixprec.formats import Format, IntFormat
 from mixprec.nn.model import MLP
 from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.packing import pack_codes
@@ -317,9 +317,10 @@ def fake_quantized(model: MLP, scheme: Scheme | str, **options: Any) -> FakeQuan
     Raises:
         ValueError: a scheme :func:`check_trainable` refuses, or options that do not go together.
     """
-    s = check_trainable(scheme)
+    s = check_trainable(scheme)  # an integer scheme: element formats (not block-scaled)
+    weights, activations = cast(Format, s.weights), cast("Format | None", s.activations)
     return FakeQuantMLP(
-        model, s.weights, s.activations, s.symmetric_activations, s.group_size, **options
+        model, weights, activations, s.symmetric_activations, s.group_size, **options
     )
 
 

@@ -22,7 +22,7 @@ The biases are requantized to the new weight scales (``round(b / (s_x s_w))``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def refine(
             f"an accumulator bound needs an integer-only scheme (int8-per-channel), not {scheme}"
         )
     images = np.asarray(getattr(calibration, "images", calibration), np.float32)
-    fmt: Format = scheme.weights
+    fmt = cast(Format, scheme.weights)  # int8 or int4 (checked above)
     h = images
     weights, scales, biases = [], [], []
     for i in range(model.n_layers):

@@ -20,6 +20,15 @@ A scheme names the formats and the granularity (see :data:`SCHEMES`):
                             (-8..7) per tensor, symmetric; int32 biases; served integer-only
 ``int4-per-channel-asym``   the same with asymmetric int4 activations (a zero point per tensor)
 ``int4-per-channel-a8``     W4A8: int4 weights per output channel, int8 activations per tensor
+``mxfp8``, ``mxfp4``,       block-scaled weights and activations (OCP MX v1.0 MXFP8 E4M3 and
+``nvfp4``                   MXFP4, NVIDIA NVFP4), blocks along each matmul's K axis, served by
+                            the exact block MAC (``mxfp4->fp32``); fp32 biases. Weight codes and
+                            scales are static; activation block scales are computed per batch
+                            (each row's blocks: per sample); NVFP4's activation tensor scale is
+                            calibrated (static), see :mod:`mixprec.quant.blockptq`
+``mxfp8-weight-only``,      the same block weights, float32 activations (as ``int4-weight-only``)
+``mxfp4-weight-only``,
+``nvfp4-weight-only``
 ==========================  =====================================================================
 
 A weight-only integer scheme takes a **group size** as a parameter, parsed by name:
@@ -41,12 +50,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import cast
 
 from mixprec._util.names import canonical
 from mixprec.formats import (
     FP8_E4M3,
     FP8_E5M2,
+    FP32,
     INT4,
     INT8,
     FloatFormat,
@@ -54,8 +63,10 @@ from mixprec.formats import (
     IntFormat,
     Overflow,
     Rounding,
-    get_format,
 )
+from mixprec.formats.anyformat import get_format as get_any_format
+from mixprec.formats.block import BlockFormat, TensorScale, get_block_format
+from mixprec.mac.blockscaled import BlockMAC
 from mixprec.nn.cost import SCALE_BYTES, LayerPrecision
 from mixprec.nn.spec import Granularity, TensorSpec
 
@@ -76,10 +87,13 @@ class Scheme:
 
     Args:
         name: the short name (``int8-per-channel``, ...).
-        weights: format of the weights (int8, int4, fp8_e4m3, fp8_e5m2), or its name.
-        per_channel: one weight scale per output channel (else one per matrix).
+        weights: format of the weights (int8, int4, fp8_e4m3, fp8_e5m2, or a block format:
+            ``mxfp8_e4m3``, ``mxfp4``, ``nvfp4``, ...), or its name.
+        per_channel: one weight scale per output channel (else one per matrix; block formats:
+            ``False``, they bring their own scales).
         activations: format of every layer's input, or ``None`` (weight-only: float32): int8
-            with int8 weights (served integer-only), or the weights' fp8 format.
+            with int8 weights (served integer-only), the weights' fp8 format, or the weights'
+            block format (served by the exact block MAC).
         symmetric_activations: activation zero point 0; else a zero point per tensor (integer
             activations only).
         group_size: weight-only integer schemes: one weight scale per output channel and group
@@ -91,19 +105,22 @@ class Scheme:
     """
 
     name: str
-    weights: Format
+    weights: Format | BlockFormat
     per_channel: bool
-    activations: Format | None
+    activations: Format | BlockFormat | None
     symmetric_activations: bool = True
     group_size: int | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        put(self, "weights", get_format(self.weights))
+        put(self, "weights", get_any_format(self.weights))
         if self.activations is not None:
-            put(self, "activations", get_format(self.activations))
+            put(self, "activations", get_any_format(self.activations))
         if not isinstance(self.per_channel, bool):
             raise TypeError(f"per_channel must be True or False, got {self.per_channel!r}")
+        if isinstance(self.weights, BlockFormat) or isinstance(self.activations, BlockFormat):
+            _check_block(self)
+            return
         weights, activations = self.weights, self.activations
         if weights not in WEIGHT_FORMATS:
             allowed = ", ".join(f.name for f in WEIGHT_FORMATS)
@@ -171,26 +188,21 @@ class Scheme:
         for role, spec in (("weights", weights), ("activations", activations)):
             if spec is None:
                 continue
-            if spec.is_block:
-                raise ValueError(
-                    f"Scheme {name!r}: {role} {spec!r}: block-scaled PTQ schemes are not "
-                    "supported yet; use an element format"
-                )
             if (
-                spec.scaling not in allowed[role]
+                spec.scaling not in ((Granularity.NONE,) if spec.is_block else allowed[role])
                 or spec.overflow is not Overflow.SATURATE
                 or spec.rounding is not Rounding.NEAREST_EVEN
             ):
                 raise ValueError(
                     f"Scheme {name!r}: {role} {spec!r} cannot be served as declared; "
-                    f"quantized {role} use scaling {' or '.join(g.value for g in allowed[role])}, "
-                    "overflow 'saturate' and rounding 'nearest_even'"
+                    f"quantized {role} use scaling {' or '.join(g.value for g in allowed[role])} "
+                    "(block formats: none), overflow 'saturate' and rounding 'nearest_even'"
                 )
         grouped = weights.scaling is Granularity.PER_GROUP
         return cls(
-            name=name, weights=cast(Format, weights.format),  # not a block format (checked)
+            name=name, weights=weights.format,
             per_channel=grouped or weights.scaling is Granularity.PER_CHANNEL,
-            activations=None if activations is None else cast(Format, activations.format),
+            activations=None if activations is None else activations.format,
             symmetric_activations=symmetric_activations,
             group_size=weights.group_size if grouped else None,
         )  # fmt: skip
@@ -198,6 +210,8 @@ class Scheme:
     @property
     def weight_spec(self) -> TensorSpec:
         """The weights' :class:`~mixprec.nn.TensorSpec`."""
+        if isinstance(self.weights, BlockFormat):
+            return TensorSpec(format=self.weights)
         if self.group_size is not None:
             return TensorSpec(
                 format=self.weights, scaling=Granularity.PER_GROUP, group_size=self.group_size
@@ -210,7 +224,25 @@ class Scheme:
         """The layer inputs' :class:`~mixprec.nn.TensorSpec` (``None``: weight-only)."""
         if self.activations is None:
             return None
+        if isinstance(self.activations, BlockFormat):
+            return TensorSpec(format=self.activations)
         return TensorSpec(format=self.activations, scaling=Granularity.PER_TENSOR)
+
+    @property
+    def is_block(self) -> bool:
+        """Block-scaled weights (MX, NVFP4): served by :mod:`mixprec.quant.blockptq`."""
+        return isinstance(self.weights, BlockFormat)
+
+    @property
+    def block(self) -> BlockFormat:
+        """The block format of a block scheme's weights (and activations).
+
+        Raises:
+            ValueError: the scheme is not block-scaled.
+        """
+        if not isinstance(self.weights, BlockFormat):
+            raise ValueError(f"scheme {self.name} is not block-scaled (weights {self.weights})")
+        return self.weights
 
     @property
     def is_integer(self) -> bool:
@@ -301,7 +333,38 @@ def _schemes() -> dict[str, Scheme]:
             name, TensorSpec(format=INT4, scaling=channel),
             TensorSpec(format=activations, scaling=tensor), symmetric,
         )  # fmt: skip
+    for name, block in BLOCK_SCHEME_FORMATS.items():  # named as the policy presets
+        spec = TensorSpec(format=get_block_format(block))
+        out[name] = Scheme.from_specs(name, spec, spec)
+        out[f"{name}-weight-only"] = Scheme.from_specs(f"{name}-weight-only", spec, None)
     return out
+
+
+#: The block formats of the shipped block schemes, by scheme name (the policy presets' names).
+BLOCK_SCHEME_FORMATS = {"mxfp8": "mxfp8_e4m3", "mxfp4": "mxfp4", "nvfp4": "nvfp4"}
+
+
+def _check_block(s: Scheme) -> None:
+    """A block scheme: block weights; activations None or the same block format, which the
+    exact block MAC must take (its block dots exact in float64: not E5M2)."""
+    weights, activations = s.weights, s.activations
+    problem = ""
+    if not isinstance(weights, BlockFormat):
+        problem = f"block activations {activations} need the same block format for the weights"
+    elif s.per_channel or s.group_size is not None:
+        problem = f"{weights} brings its own scales (one per block); use per_channel=False"
+    elif activations is not None and (activations != weights or not s.symmetric_activations):
+        problem = f"activations {activations} must be the weights' {weights} (symmetric)"
+    elif activations is not None:
+        try:
+            BlockMAC(weights)
+        except ValueError as error:
+            problem = f"no exact block MAC for {weights} ({error})"
+    if problem:
+        raise ValueError(
+            f"Scheme {s.name!r}: {problem}; a block scheme has block weights and either the "
+            "same block activations (served by the block MAC) or activations=None"
+        )
 
 
 #: The schemes by name.
@@ -315,12 +378,18 @@ def scheme_precision(scheme: Scheme | str) -> LayerPrecision:
     point (:class:`mixprec.quant.QuantizedMLP` stores both, the zero point also when symmetric).
     """
     s = Scheme.parse(scheme)
+    if s.is_block:  # the block scales are counted by the cost model from the format
+        calibrated = s.activations is not None and s.block.tensor_scale is TensorScale.AMAX
+        return LayerPrecision(
+            weights=s.block, activations=FP32 if s.activations is None else s.block,
+            static_input_bytes=SCALE_BYTES if calibrated else 0,
+        )  # fmt: skip
     static = 0
     if s.activations is not None:
         static = SCALE_BYTES + (1 if isinstance(s.activations, IntFormat) else 0)
     return LayerPrecision(
         weights=s.weights,
-        activations=s.activations if s.activations is not None else get_format("fp32"),
+        activations=s.activations if s.activations is not None else FP32,
         weight_scales="channel" if s.per_channel else "tensor",
         activation_scaled=False,
         static_input_bytes=static,

@@ -22,7 +22,9 @@ differs from the integer path in the float32 rounding of the products' sum and o
 requantization (see ``tests/quant/test_serving.py``). The fp8 schemes' path: inputs rounded to
 fp8 after dividing by their scale, the product on an fp8 MAC (``fp8_e4m3->fp32`` by default:
 exact products, float32 sums), then multiplied by the two scales. int4 weight-only: float32
-activations times the dequantized weights.
+activations times the dequantized weights. Block schemes (``mxfp4``, ``nvfp4``, ...): inputs
+encoded in blocks along K, the product on the exact block MAC (``<fmt>->fp32`` by default), see
+:mod:`mixprec.quant.blockptq`.
 
 :class:`QuantizedServing` (a model with a path, a MAC and a requantization) is a
 ``mixprec.nn.Servable``: ``mixprec.nn.evaluate`` and ``predict`` serve it.
@@ -31,13 +33,15 @@ activations times the dequantized weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from mixprec.formats import IntFormat, to_storage
+from mixprec.formats import Format, IntFormat, to_storage
 from mixprec.mac import MAC
+from mixprec.mac.blockscaled import BlockMAC
 from mixprec.nn import Events, Served, image_batch
+from mixprec.quant.blockptq import block_forward
 from mixprec.quant.requant import (
     Requantization,
     as_requantization,
@@ -82,7 +86,7 @@ class Trace:
 
     Attributes:
         inputs: each layer's quantized input: int8 codes (int8 schemes), fp8 arrays (fp8),
-            float32 (weight-only).
+            block element codes (block schemes), float32 (weight-only).
         accumulator: the last layer's int32 accumulator (int64 array; integer path only).
         logits: float32 ``(n, classes)``.
         events: MAC event counters per layer (role ``forward``).
@@ -100,6 +104,14 @@ def _as_mac(mac: MAC | str) -> MAC:
 
 def _check_mac(q: QuantizedMLP, path: str, mac: MAC | str | None) -> MAC | None:
     scheme = q.scheme
+    if scheme.is_block and scheme.activations is not None:
+        unit = _as_mac(mac) if mac is not None else BlockMAC(scheme.block)
+        if not (isinstance(unit, BlockMAC) and unit.input == scheme.block):
+            raise ValueError(
+                f"scheme {scheme} multiplies on a block MAC of its own format, e.g. "
+                f"'{scheme.block}->fp32' or '{scheme.block}->fp32:pairwise'; got {unit}"
+            )
+        return unit
     if path == "integer":
         unit = _as_mac(mac) if mac is not None else _INT8_MAC
         acc = unit.accumulator
@@ -157,6 +169,13 @@ def _integer_forward(
 
 def _float_forward(q: QuantizedMLP, x: np.ndarray, mac: MAC | None, events: Events | None) -> Trace:
     scheme, last = q.scheme, q.n_layers - 1
+    if scheme.is_block:
+        input_scales = None if scheme.activations is None else q.input_scales_
+        decoded = q.dequantized_weights() if input_scales is None else []
+        block_inputs, logits = block_forward(
+            scheme.block, q.block_weights(), decoded, q.biases_, input_scales, x, mac, events
+        )
+        return Trace(block_inputs, None, logits, events if events is not None else Events())
     inputs: list[np.ndarray] = []
     weights = q.dequantized_weights()
     h = np.asarray(x, np.float32)
@@ -178,7 +197,7 @@ def _float_forward(q: QuantizedMLP, x: np.ndarray, mac: MAC | None, events: Even
             if mac is None or scheme.activations is None:  # pragma: no cover - _check_mac
                 raise ValueError(f"scheme {scheme} needs a MAC on this path")
             s_x = q.input_scales_[i]
-            h8 = to_storage(h / s_x, scheme.activations, overflow="saturate")
+            h8 = to_storage(h / s_x, cast(Format, scheme.activations), overflow="saturate")
             inputs.append(h8)
             acc = _matmul(mac, h8, q.weights_[i], events, i + 1)
             y = acc.astype(np.float32) * (np.float32(s_x) * q.weight_scales_[i])
@@ -198,6 +217,7 @@ class QuantizedServing:
             the default of fp8 and weight-only schemes). See the module docstring.
         mac: the MAC of the quantized matmuls: integer path, any integer-accumulator MAC
             (default ``int8->int32``); fp8 schemes, a MAC with fp8 inputs (default
+            ``<fmt>->fp32``); block schemes, a block MAC of their format (default
             ``<fmt>->fp32``). Other paths multiply in float32 BLAS and take none.
         requantization: ``"gemmlowp"`` (fixed-point multiplier; default) or ``"float"``
             (ONNX Runtime's float32 arithmetic); integer path only.

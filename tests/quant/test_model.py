@@ -16,6 +16,7 @@ from mixprec.quant.packing import pack_int4, unpack_int4
 from mixprec.train import train
 
 INT8_SCHEMES = [name for name, s in SCHEMES.items() if s.is_integer]
+ELEMENT_SCHEMES = [name for name, s in SCHEMES.items() if not s.is_block]  # blocks: test_block*
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def test_scheme_names() -> None:
         "int8-per-tensor", "int8-per-tensor-asym", "int8-per-channel", "int8-per-channel-asym",
         "fp8_e4m3", "fp8_e4m3-per-channel", "fp8_e5m2", "fp8_e5m2-per-channel",
         "int4-weight-only", "int3-weight-only", "int2-weight-only", "int4-per-channel",
-        "int4-per-channel-asym", "int4-per-channel-a8",
+        "int4-per-channel-asym", "int4-per-channel-a8", "mxfp8", "mxfp8-weight-only", "mxfp4",
+        "mxfp4-weight-only", "nvfp4", "nvfp4-weight-only",
     ]  # fmt: skip
     assert Scheme.parse("INT8_per_channel") is SCHEMES["int8-per-channel"]
     assert Scheme.parse("fp8-e4m3") is SCHEMES["fp8_e4m3"]
@@ -60,7 +62,7 @@ def test_uncalibrated_model_says_what_to_call() -> None:
         q.no_such_attribute  # noqa: B018
 
 
-@pytest.mark.parametrize("scheme", list(SCHEMES))
+@pytest.mark.parametrize("scheme", ELEMENT_SCHEMES)
 def test_learned_attributes(scheme: str, trained: MLP, synthetic: Dataset) -> None:
     q = quantize(trained, synthetic.train[:100], scheme=scheme)
     s = q.scheme
