@@ -3,11 +3,10 @@
 The schemes ``mxfp8``, ``mxfp4``, ``nvfp4`` and their ``-weight-only`` variants
 (:mod:`mixprec.quant.schemes`). Each block runs along K, the reduction axis of its matmul:
 
-* **weights** ``(in, out)``: ``mp.encode(w, fmt, axis=0)``, once, at calibration (static):
-  element codes, one scale code (a byte) per block of each output channel, and for NVFP4 the
-  weight's fp32 tensor scale. A model file stores the element codes packed by output channel:
-  each channel's ``in`` codes LSB-first (:func:`mixprec.formats.blockpack.pack_codes`: two fp4
-  codes per byte), ``ceil(in * bits / 8)`` bytes per channel, which is what
+* **weights** ``(in, out)``: ``mp.to_storage(w, fmt, axis=0)``, once, at calibration (static):
+  the :class:`~mixprec.formats.BlockStorage` of ``mp.encode(w, fmt, axis=0)``: the element codes
+  packed in C order, LSB first (two fp4 codes per byte), one scale code (a byte) per block of
+  each output channel, and for NVFP4 the weight's fp32 tensor scale: the bytes
   :func:`mixprec.nn.cost.cost` counts;
 * **activations** ``(n, in)``: ``mp.encode(h, fmt, axis=1)`` at every forward pass. The MX
   block scales are dynamic by nature: each comes from its own block of one sample's features, so
@@ -39,7 +38,7 @@ import numpy as np
 from mixprec._util.names import canonical
 from mixprec.formats import BlockFormat, decode_blocks, encode_blocks, tensor_scale_of
 from mixprec.formats.block import TensorScale
-from mixprec.formats.blockpack import pack_codes, unpack_codes
+from mixprec.formats.blockpack import to_storage_blocks, unpack_codes
 from mixprec.mac import MAC
 from mixprec.nn import MLP, Events
 from mixprec.quant.learned import Learned
@@ -47,32 +46,11 @@ from mixprec.quant.schemes import Scheme
 
 __all__ = [
     "BlockLayers", "block_forward", "block_learned", "calibrate_blocks", "decoded_weights",
-    "pack_columns", "unpack_columns", "weight_operands",
+    "weight_operands",
 ]  # fmt: skip
 
 #: Per layer: packed codes, scale codes, weight tensor scales (NVFP4), input tensor scales.
 BlockLayers = tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]
-
-
-def pack_columns(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Codes ``(in, out)`` packed by column: uint8 ``(out, ceil(in * bits / 8))``, each row one
-    output channel's codes in K order, LSB first (:func:`~mixprec.formats.blockpack.pack_codes`).
-
-    >>> pack_columns(np.array([[1, 3], [2, 4], [15, 5]], np.uint8), 4).tolist()
-    [[33, 15], [67, 5]]
-    """
-    columns = np.asarray(codes).T
-    width = -(-columns.shape[1] * bits // 8)
-    packed = np.empty((columns.shape[0], width), np.uint8)
-    for j, column in enumerate(columns):
-        packed[j] = pack_codes(column, bits)
-    return packed
-
-
-def unpack_columns(packed: np.ndarray, bits: int, n_in: int) -> np.ndarray:
-    """Inverse of :func:`pack_columns`: uint8 codes ``(n_in, out)``."""
-    rows = [unpack_codes(row, bits, n_in) for row in np.asarray(packed, np.uint8)]
-    return np.ascontiguousarray(np.stack(rows, axis=1)) if rows else np.zeros((n_in, 0), np.uint8)
 
 
 def _has_tensor_scale(block: BlockFormat) -> bool:
@@ -95,7 +73,7 @@ def calibrate_blocks(
         images: float32 calibration images ``(n, in)``, run through the float model.
 
     Returns:
-        Per layer: packed weight codes ``(out, ceil(in * bits / 8))`` uint8, scale codes
+        Per layer: packed weight codes ``(ceil(in * out * bits / 8),)`` uint8, scale codes
         ``(ceil(in / block_size), out)`` uint8, the weight tensor scale (NVFP4: float32 ``()``)
         and the input tensor scale (NVFP4 with activations: float32 ``()``).
     """
@@ -103,11 +81,11 @@ def calibrate_blocks(
     nvfp4 = _has_tensor_scale(block)
     h = images
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        encoded = encode_blocks(np.asarray(w, np.float32), block, axis=0)
-        packed.append(pack_columns(encoded[0], block.bits))
-        scales.append(np.ascontiguousarray(encoded[1], np.uint8))
+        storage = to_storage_blocks(np.asarray(w, np.float32), block, axis=0)
+        packed.append(storage.codes)
+        scales.append(np.ascontiguousarray(storage.scales, np.uint8))
         if nvfp4:
-            tensor_scales.append(np.asarray(encoded[2], np.float32))
+            tensor_scales.append(np.asarray(storage.tensor_scale, np.float32))
             if quantize_activations:
                 input_scales.append(np.asarray(tensor_scale_of(h, block), np.float32))
         h = h @ w + (0 if b is None else b)
@@ -151,7 +129,8 @@ def weight_operands(
     NVFP4 ``(codes, scales, tensor_scale)``."""
     out: list[tuple[Any, ...]] = []
     for i, (p, s) in enumerate(zip(packed, scales, strict=True)):
-        codes = unpack_columns(p, block.bits, int(sizes[i]))
+        shape = (int(sizes[i]), int(sizes[i + 1]))
+        codes = unpack_codes(p, block.bits, shape[0] * shape[1]).reshape(shape)
         extra = (np.float32(tensor_scales[i]),) if _has_tensor_scale(block) else ()
         out.append((codes, s, *extra))
     return out

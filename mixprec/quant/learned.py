@@ -17,7 +17,7 @@ class Learned:
         sizes, output_bias: the structure of the float model.
         weights: int8 ``(in, out)``; fp8: the ml_dtypes float8 array; int4, int3, int2: packed
             uint8 (:func:`mixprec.quant.packing.pack_codes`); block schemes: uint8 element codes
-            (:mod:`mixprec.quant.blockptq`).
+            packed as ``BlockStorage`` packs them (:mod:`mixprec.quant.blockptq`).
         weight_scales: float32 ``()`` (per tensor), ``(out,)`` (per channel) or ``(groups,
             out)`` (group-wise); block schemes: uint8 scale codes ``(blocks, out)``.
         input_scales: float32 ``()`` per layer (empty: weight-only; MX: dynamic; NVFP4:

@@ -11,30 +11,16 @@ import pytest
 import mixprec as mp
 from mixprec.cli import main
 from mixprec.data import Dataset
+from mixprec.formats import BlockStorage
 from mixprec.nn import MLP
 from mixprec.nn.cost import cost
 from mixprec.quant import SCHEMES, QuantizedMLP, load, quantize, save, to_onnx
-from mixprec.quant.blockptq import pack_columns, unpack_columns
 from mixprec.quant.schemes import scheme_precision
 from mixprec.train import train
 
 BLOCK_SCHEMES = [name for name, s in SCHEMES.items() if s.is_block]
 HEADER = {"format_version", "kind", "metadata", "quantized_version", "scheme", "observer",
           "weight_observer", "sizes", "output_bias"}  # fmt: skip
-
-
-@pytest.mark.parametrize("bits", [4, 6, 8])
-@pytest.mark.parametrize("n_in", [1, 5, 32, 37])
-def test_pack_columns_round_trip(bits: int, n_in: int) -> None:
-    codes = np.random.default_rng(n_in).integers(0, 2**bits, (n_in, 3)).astype(np.uint8)
-    packed = pack_columns(codes, bits)
-    assert packed.shape == (3, -(-n_in * bits // 8)) and packed.dtype == np.uint8
-    np.testing.assert_array_equal(unpack_columns(packed, bits, n_in), codes)
-
-
-def test_fp4_codes_two_per_byte_low_nibble_first() -> None:
-    codes = np.array([[0x1, 0x7], [0x2, 0x8], [0xF, 0x9]], np.uint8)  # (in=3, out=2)
-    assert pack_columns(codes, 4).tolist() == [[0x21, 0x0F], [0x87, 0x09]]
 
 
 def small(scheme: str, output_bias: bool = False) -> tuple[MLP, QuantizedMLP, np.ndarray]:
@@ -71,15 +57,26 @@ def test_stored_arrays_decode_to_the_quantized_weights(scheme: str, tmp_path: Pa
     with np.load(save(q, tmp_path / "q.npz"), allow_pickle=False) as npz:
         for i, w in enumerate(model.weights):
             packed, scales = npz[f"qweight_{i}"], npz[f"weight_scale_{i}"]
-            assert packed.shape == (w.shape[1], -(-w.shape[0] * block.bits // 8))
+            expected = mp.to_storage(w, block, axis=0)
+            assert isinstance(expected, BlockStorage)
+            np.testing.assert_array_equal(packed, expected.codes)
+            np.testing.assert_array_equal(scales, expected.scales)
             assert scales.shape == (-(-w.shape[0] // block.block_size), w.shape[1])
-            encoded: tuple[np.ndarray, ...] = (unpack_columns(packed, block.bits, w.shape[0]),
-                                               scales)  # fmt: skip
+            tensor_scale = None
             if block.name == "nvfp4":
-                encoded += (npz[f"weight_tensor_scale_{i}"],)
-            values = mp.decode(encoded, block, axis=0)
-            np.testing.assert_array_equal(values, mp.quantize(w, block, axis=0))
+                tensor_scale = npz[f"weight_tensor_scale_{i}"][()]
+                assert tensor_scale == expected.tensor_scale
+            stored = BlockStorage(block, w.shape, 0, packed, scales, tensor_scale)
+            assert stored.nbytes == expected.nbytes
+            np.testing.assert_array_equal(stored.decode(), mp.quantize(w, block, axis=0))
             assert (f"input_scale_{i}" in npz.files) == (scheme == "nvfp4")
+
+
+def test_fp4_codes_two_per_byte_low_nibble_first() -> None:
+    model, q, _ = small("mxfp4")
+    codes = mp.encode(model.weights[0], "mxfp4", axis=0)[0].reshape(-1)  # C order of (in, out)
+    assert len(q.weights_[0]) == -(-codes.size // 2)
+    np.testing.assert_array_equal(q.weights_[0][:8], codes[0:16:2] | (codes[1:16:2] << 4))
 
 
 def test_mxfp4_file_is_about_an_eighth_of_fp32() -> None:
@@ -97,7 +94,7 @@ def test_damaged_block_file(tmp_path: Path) -> None:
     path = save(q, tmp_path / "q.npz")
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    bad = dict(arrays, qweight_0=arrays["qweight_0"][:, :-1])
+    bad = dict(arrays, qweight_0=arrays["qweight_0"][:-1])
     np.savez(tmp_path / "bad.npz", **bad)
     with pytest.raises(ValueError, match="'qweight_0' is uint8"):
         load(tmp_path / "bad.npz")

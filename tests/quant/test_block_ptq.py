@@ -8,10 +8,10 @@ import pytest
 import mixprec as mp
 from mixprec.experiments.serve import parse_serve
 from mixprec.formats import tensor_scale_of
+from mixprec.formats.blockpack import unpack_codes
 from mixprec.mac.blockscaled import BlockMAC
 from mixprec.nn import MLP, Policy, TensorSpec, predict
 from mixprec.quant import SCHEMES, Scheme, quantize
-from mixprec.quant.blockptq import unpack_columns
 
 FORMATS = {"mxfp8": "mxfp8_e4m3", "mxfp4": "mxfp4", "nvfp4": "nvfp4"}
 BLOCK_SCHEMES = [name for name, s in SCHEMES.items() if s.is_block]
@@ -85,7 +85,7 @@ def test_weights_are_encoded_along_k(scheme: str) -> None:
     block = q.scheme.block
     for i, w in enumerate(model.weights):
         encoded = mp.encode(w, block, axis=0)
-        codes = unpack_columns(q.weights_[i], block.bits, w.shape[0])
+        codes = unpack_codes(q.weights_[i], block.bits, w.size).reshape(w.shape)
         np.testing.assert_array_equal(codes, encoded[0])
         np.testing.assert_array_equal(q.weight_scales_[i], encoded[1])
         values = mp.decode((codes, q.weight_scales_[i], *q.weight_tensor_scales_[i : i + 1]),
