@@ -29,7 +29,7 @@ import numpy as np
 
 from mixprec._util.names import canonical
 from mixprec.data import Split
-from mixprec.formats import INT8, Format, IntFormat, to_storage
+from mixprec.formats import Format, IntFormat
 from mixprec.mac import MAC
 from mixprec.nn import MLP, Evaluation, Events, Served, evaluate
 from mixprec.quant import groupwise
@@ -37,10 +37,11 @@ from mixprec.quant.blockptq import block_learned, decoded_weights, weight_operan
 from mixprec.quant.integer import IntegerLayer, integer_layers
 from mixprec.quant.learned import Learned
 from mixprec.quant.observers import OBSERVERS, NotCalibratedError, make_observer
-from mixprec.quant.packing import pack_codes, unpack_codes
+from mixprec.quant.packing import unpack_codes
 from mixprec.quant.requant import Requantization
 from mixprec.quant.schemes import Scheme
 from mixprec.quant.serving import QuantizedServing
+from mixprec.quant.weights import compact_codes
 
 __all__ = ["Learned", "QuantizedMLP", "quantize"]
 
@@ -66,10 +67,8 @@ class QuantizedMLP:
         metadata: facts about the model (the source model's metadata, scheme, observer, ...).
     """
 
-    _learned = (
-        "weights_", "weight_scales_", "input_scales_", "input_zero_points_", "biases_",
-        "weight_tensor_scales_",
-    )  # fmt: skip
+    _learned = ("weights_", "weight_scales_", "input_scales_", "input_zero_points_", "biases_",
+                "weight_tensor_scales_")  # fmt: skip
 
     def __init__(
         self,
@@ -149,11 +148,10 @@ class QuantizedMLP:
                 f"{images.shape}; pass a Split such as data.train[:1000] or its images"
             )
         model.check()
-        if self.scheme.is_block:
-            scheme, observers = self.scheme, (self.observer, self.weight_observer)
-            self._install(block_learned(scheme, *observers, model, images))
-        else:
-            self._install(self._calibrated(model, images))
+        observers = (self.observer, self.weight_observer)
+        block = self.scheme.is_block
+        self._install(block_learned(self.scheme, *observers, model, images) if block
+                      else self._calibrated(model, images))  # fmt: skip
         self.metadata = {k: v for k, v in model.metadata.items() if k not in ("history",)}
         self.metadata.update(
             scheme=self.scheme.name, observer=self.observer,
@@ -174,7 +172,7 @@ class QuantizedMLP:
                 axis = 1 if scheme.per_channel else None
                 w_obs = make_observer(self.weight_observer, w_fmt, True, axis, **options)
                 w_scale = w_obs.fit(w).scale_
-            weights.append(_weight_codes(w, w_scale, w_fmt, scheme.group_size))
+            weights.append(compact_codes(w, w_scale, w_fmt, scheme.group_size))
             weight_scales.append(np.asarray(w_scale, np.float32))
             if a_fmt is not None:
                 a_obs = make_observer(
@@ -269,13 +267,10 @@ class QuantizedMLP:
         return self._dequantized
 
     def block_weights(self) -> list[tuple[Any, ...]]:
-        """Block schemes: each layer's ``(codes, scales[, tensor_scale])`` along K, as the block
-        MAC takes them (computed once; ``mixprec.quant.blockptq``)."""
+        """Block schemes: ``(codes, scales[, tensor_scale])`` per layer for the block MAC."""
         if self._block is None:
-            self._block = weight_operands(
-                self.scheme.block, self.sizes, self.weights_, self.weight_scales_,
-                self.weight_tensor_scales_,
-            )  # fmt: skip
+            arrays = (self.weights_, self.weight_scales_, self.weight_tensor_scales_)
+            self._block = weight_operands(self.scheme.block, self.sizes, *arrays)
         return self._block
 
     def integer_layers(self) -> list[IntegerLayer]:
@@ -367,20 +362,6 @@ class QuantizedMLP:
         :meth:`serving`; the ``Evaluation``'s ``policy`` names the scheme, path, MAC and
         requantization."""
         return evaluate(self.serving(path, mac, requantization), split, batch_size=batch_size)
-
-
-def _weight_codes(
-    w: np.ndarray, scale: np.ndarray, fmt: Format, group_size: int | None = None
-) -> np.ndarray:
-    """The compact weights of ``w / scale`` in ``fmt`` (symmetric: int codes on -qmax..qmax;
-    group-wise ``scale`` of :mod:`mixprec.quant.groupwise` with ``group_size``)."""
-    if group_size is not None:
-        scale = groupwise.expand_groups(scale, w.shape[0], group_size)
-    scaled = np.asarray(w, np.float32) / np.asarray(scale, np.float32)
-    if isinstance(fmt, IntFormat):
-        codes = np.clip(np.rint(scaled), -fmt.max, fmt.max)
-        return codes.astype(np.int8) if fmt == INT8 else pack_codes(codes, fmt.bits)
-    return to_storage(scaled, fmt, overflow="saturate")
 
 
 def quantize(

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixprec.formats import Format, IntFormat, get_format
+from mixprec.formats import INT8, Format, IntFormat, get_format, to_storage
 from mixprec.quant import a2q, gptq, groupwise
+from mixprec.quant.packing import pack_codes
 
-__all__ = ["METHODS", "QuantizedWeights", "quantize_weights"]
+__all__ = ["METHODS", "QuantizedWeights", "compact_codes", "quantize_weights"]
 
 METHODS = ("rtn", "gptq")
 
@@ -155,3 +156,17 @@ def quantize_weights(
         values = run_gptq(grid)
         codes = np.rint(values / per_row.astype(np.float64))
     return QuantizedWeights(codes.astype(np.int8), scale, group_size)
+
+
+def compact_codes(
+    w: np.ndarray, scale: np.ndarray, fmt: Format, group_size: int | None = None
+) -> np.ndarray:
+    """The compact weights of ``w / scale`` in ``fmt`` (symmetric: int codes on -qmax..qmax;
+    group-wise ``scale`` of :mod:`mixprec.quant.groupwise` with ``group_size``)."""
+    if group_size is not None:
+        scale = groupwise.expand_groups(scale, w.shape[0], group_size)
+    scaled = np.asarray(w, np.float32) / np.asarray(scale, np.float32)
+    if isinstance(fmt, IntFormat):
+        codes = np.clip(np.rint(scaled), -fmt.max, fmt.max)
+        return codes.astype(np.int8) if fmt == INT8 else pack_codes(codes, fmt.bits)
+    return to_storage(scaled, fmt, overflow="saturate")
