@@ -52,6 +52,7 @@ from mixprec.formats.codec import decode, encode
 from mixprec.formats.fast32.blocks import blockwise
 from mixprec.formats.quantize import _quantize_reference as quantize_reference
 from mixprec.formats.quantize import as_float_array
+from mixprec.formats.rounding import as_generator
 from mixprec.formats.spec import (
     FloatFormat,
     Overflow,
@@ -73,13 +74,7 @@ def _checked(
             f"{block} elements take overflow='saturate' (OCP MX §6.3 clamps to the element's max)"
             f"{' or inf' if isinstance(block.element, FloatFormat) else ''}, got {policy.value!r}"
         )
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))
-    elif rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
-    if mode is Rounding.STOCHASTIC and rng is None:
-        raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
-    return block, mode, policy, rng
+    return block, mode, policy, as_generator(rng, mode)
 
 
 def quantize_blocks(

@@ -7,9 +7,9 @@ import numpy as np
 from mixprec._util.errors import reject_masked
 from mixprec.formats.chunks import map_chunks
 from mixprec.formats.fast32 import fits_float32, float32_path
-from mixprec.formats.reference import round_float, round_int
+from mixprec.formats.reference import Draws, round_float, round_reference
 from mixprec.formats.registry import get_format, storage_dtype
-from mixprec.formats.rounding import check_random_bits
+from mixprec.formats.rounding import as_generator, check_random_bits
 from mixprec.formats.spec import (
     FloatFormat,
     Format,
@@ -157,13 +157,7 @@ def _checked(
             f"integer format {fmt.name} has no inf; use overflow='saturate', 'wrap' or 'error'"
         )
     check_random_bits(random_bits, mode)
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))
-    elif rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
-    if mode is Rounding.STOCHASTIC and rng is None:
-        raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
-    return fmt, mode, policy, rng
+    return fmt, mode, policy, as_generator(rng, mode)
 
 
 def _quantize_values(
@@ -181,7 +175,7 @@ def _quantize_values(
     dtype = np.float32 if values.dtype == np.float32 and fits_float32(fmt) else np.float64
 
     def chunk(part: np.ndarray) -> np.ndarray:
-        return _reference(part, fmt, mode, overflow, rng, random_bits)
+        return round_reference(part, fmt, mode, overflow, Draws(rng, random_bits))
 
     return map_chunks(chunk, flat, dtype).reshape(values.shape)
 
@@ -229,26 +223,9 @@ def _quantize_float32(
             return shaped
 
     def chunk(part: np.ndarray) -> np.ndarray:
-        return _reference(part, fmt, mode, overflow, rng)
+        return round_reference(part, fmt, mode, overflow, Draws(rng))
 
     return map_chunks(chunk, flat, np.float32).reshape(shape)
-
-
-def _reference(
-    flat: np.ndarray,
-    fmt: Format,
-    mode: Rounding,
-    overflow: Overflow,
-    rng: np.random.Generator | None,
-    random_bits: int | None = None,
-    random: np.ndarray | None = None,
-) -> np.ndarray:
-    """The float64 reference rounding of one flat chunk (float32 or float64)."""
-    with np.errstate(invalid="ignore"):  # float32 signaling NaNs become quiet NaNs
-        wide = flat.astype(np.float64)
-    if isinstance(fmt, IntFormat):
-        return round_int(wide, fmt, mode, overflow, rng, random_bits, random)
-    return round_float(wide, fmt, mode, overflow, rng, random_bits, random)
 
 
 def _quantize_reference(
@@ -267,17 +244,17 @@ def _quantize_reference(
     flat = x.reshape(-1)
 
     def chunk(part: np.ndarray) -> np.ndarray:
-        return _reference(part, fmt, mode, policy, rng)
+        return round_reference(part, fmt, mode, policy, Draws(rng))
 
     return map_chunks(chunk, flat, np.float64).reshape(x.shape)
 
 
-def _round_with_random_bits(
+def round_with_random_bits(
     x: np.ndarray,
     fmt: Format,
     random: np.ndarray,
     random_bits: int,
-    overflow: Overflow = Overflow.SATURATE,
+    overflow: Overflow | None = Overflow.SATURATE,
 ) -> np.ndarray:
     """Round exact float64 values by ``random_bits``-bit stochastic rounding with given random
     integers (as :func:`quantize` with ``random_bits``); float64 values of ``x``'s shape.
@@ -290,14 +267,26 @@ def _round_with_random_bits(
         fmt: the format.
         random: unsigned integers in ``[0, 2**random_bits)``, one per element of ``x``.
         random_bits: ``N``, 1 to 64.
-        overflow: the overflow policy (valid for ``fmt``).
+        overflow: the overflow policy (valid for ``fmt``), or None for a float format: no
+            policy (values past ``max`` stay on the grid continued above it, ±inf stays ±inf;
+            for an accumulator that applies and counts its own, :mod:`mixprec.mac.stochastic`).
+
+    Raises:
+        ValueError: ``random_bits`` out of range, ``random`` of the wrong size, or
+            ``overflow=None`` for an integer format.
     """
     check_random_bits(random_bits, Rounding.STOCHASTIC)
     flat = np.asarray(x, dtype=np.float64).reshape(-1)
     ints = np.asarray(random, dtype=np.uint64).reshape(-1)
     if ints.size != flat.size:
         raise ValueError(f"random has {ints.size} values for {flat.size} elements of x")
-    result = _reference(flat, fmt, Rounding.STOCHASTIC, overflow, None, random_bits, ints)
+    draws = Draws(None, random_bits, ints)
+    if overflow is not None:
+        result = round_reference(flat, fmt, Rounding.STOCHASTIC, overflow, draws)
+    elif isinstance(fmt, FloatFormat):
+        result = round_float(flat, fmt, Rounding.STOCHASTIC, None, draws)
+    else:
+        raise ValueError(f"overflow=None is for float formats; {fmt.name} takes a policy")
     return result.reshape(np.shape(x))
 
 

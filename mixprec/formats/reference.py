@@ -8,20 +8,32 @@ format's quantum at that exponent. All steps are exact in float64: scaling by a 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from mixprec.formats import rounding
-from mixprec.formats.spec import FloatFormat, IntFormat, Overflow, Rounding
+from mixprec.formats.spec import FloatFormat, Format, IntFormat, Overflow, Rounding
+
+
+class Draws(NamedTuple):
+    """Where stochastic rounding takes its random numbers (unused by the other modes).
+
+    ``rng`` alone: one uniform float64 per element. ``bits = N``: N-bit stochastic rounding
+    (:func:`mixprec.formats.rounding.away_by_random_bits`) with the N-bit integers ``given``
+    (uint64, one per element), or drawn from ``rng`` when ``given`` is None.
+    """
+
+    rng: np.random.Generator | None = None
+    bits: int | None = None
+    given: np.ndarray | None = None
+
+
+NO_DRAWS = Draws()
 
 
 def round_away(
-    mode: Rounding,
-    floor: np.ndarray,
-    frac: np.ndarray,
-    negative: np.ndarray,
-    rng: np.random.Generator | None,
-    random_bits: int | None = None,
-    random: np.ndarray | None = None,
+    mode: Rounding, floor: np.ndarray, frac: np.ndarray, negative: np.ndarray, draws: Draws
 ) -> np.ndarray:
     """Whether each magnitude rounds away from zero (up to ``floor + 1``), by the mode's rule
     in :data:`mixprec.formats.rounding.RULES`.
@@ -31,11 +43,7 @@ def round_away(
         floor: integer part of the magnitude in quanta (float64, integer-valued).
         frac: fractional part in [0, 1), exact.
         negative: sign of the value (directed modes look at it).
-        rng: the generator for stochastic rounding.
-        random_bits: ``N`` for stochastic rounding with ``N`` random bits
-            (:func:`mixprec.formats.rounding.away_by_random_bits`).
-        random: the ``N``-bit random integers (uint64, one per element); drawn from ``rng``
-            when None.
+        draws: the random numbers of stochastic rounding (:class:`Draws`).
 
     Stochastic rounding without ``random_bits`` draws one float64 ``U = k / 2**53`` per element
     and rounds away when ``U < frac``: the probability is ``ceil(frac * 2**53) / 2**53``, equal
@@ -43,6 +51,7 @@ def round_away(
     float32 input).
     """
     uniform = None
+    rng, random_bits, random = draws
     if mode is Rounding.STOCHASTIC:
         if random_bits is not None:
             if random is None:
@@ -88,19 +97,30 @@ def overflow_value(fmt: FloatFormat) -> float:
     return fmt.max
 
 
+def round_reference(
+    flat: np.ndarray, fmt: Format, mode: Rounding, overflow: Overflow, draws: Draws = NO_DRAWS
+) -> np.ndarray:
+    """The float64 reference rounding of float32 or float64 values to any format (float64)."""
+    with np.errstate(invalid="ignore"):  # float32 signaling NaNs become quiet NaNs
+        wide = flat.astype(np.float64)
+    if isinstance(fmt, IntFormat):
+        return round_int(wide, fmt, mode, overflow, draws)
+    return round_float(wide, fmt, mode, overflow, draws)
+
+
 def round_float(
     x: np.ndarray,
     fmt: FloatFormat,
     mode: Rounding,
-    overflow: Overflow,
-    rng: np.random.Generator | None,
-    random_bits: int | None = None,
-    random: np.ndarray | None = None,
+    overflow: Overflow | None,
+    draws: Draws = NO_DRAWS,
 ) -> np.ndarray:
     """Round float64 ``x`` to the float format ``fmt``; returns float64 values of the format.
 
-    See :func:`mixprec.formats.quantize` for the semantics of each argument; ``random_bits``
-    and ``random`` as in :func:`round_away`.
+    See :func:`mixprec.formats.quantize` for the semantics of each argument; ``draws`` as in
+    :func:`round_away`. ``overflow=None``: no overflow policy, for callers that apply and
+    count their own (MAC accumulators): a value past ``max`` stays on the format's grid
+    continued above ``max``, and ±inf stays ±inf.
     """
     m = fmt.mantissa_bits
     a = np.abs(x)
@@ -116,19 +136,17 @@ def round_float(
         scaled = np.ldexp(np.where(finite, a, 0.0), -quantum_exp)
         floor = np.floor(scaled)
         frac = _keep_inexact(scaled - floor, scaled, a)
-        rounded = np.ldexp(
-            floor + round_away(mode, floor, frac, negative, rng, random_bits, random), quantum_exp
-        )
+        rounded = np.ldexp(floor + round_away(mode, floor, frac, negative, draws), quantum_exp)
 
         over = finite & (rounded > fmt.max)
-        if over.any():
+        if overflow is not None and over.any():
             if overflow is Overflow.SATURATE:
                 rounded[over] = fmt.max
             else:
                 to_inf = overflows_to_infinity(mode, negative)
                 rounded[over] = np.where(to_inf[over], overflow_value(fmt), fmt.max)
         infinite = np.isinf(x)
-        if fmt.has_inf:
+        if fmt.has_inf or overflow is None:
             rounded[infinite] = np.inf
         elif overflow is Overflow.SATURATE or not fmt.has_nan:
             rounded[infinite] = fmt.max
@@ -149,13 +167,7 @@ def round_float(
 
 
 def round_int(
-    x: np.ndarray,
-    fmt: IntFormat,
-    mode: Rounding,
-    overflow: Overflow,
-    rng: np.random.Generator | None,
-    random_bits: int | None = None,
-    random: np.ndarray | None = None,
+    x: np.ndarray, fmt: IntFormat, mode: Rounding, overflow: Overflow, draws: Draws = NO_DRAWS
 ) -> np.ndarray:
     """Round float64 ``x`` to the integer / fixed-point format ``fmt``; returns float64 values.
 
@@ -182,7 +194,7 @@ def round_int(
         a = np.ldexp(magnitude, fmt.frac_bits)
         floor = np.floor(a)
         frac = _keep_inexact(a - floor, a, magnitude)
-        code = floor + round_away(mode, floor, frac, negative, rng, random_bits, random)
+        code = floor + round_away(mode, floor, frac, negative, draws)
         code = np.where(negative, -code, code)
     # The largest float64 not above max_code (they differ for formats wider than 53 bits).
     low, high = float(fmt.min_code), _float_at_most(fmt.max_code)

@@ -173,6 +173,22 @@ def check_random_bits(random_bits: object, mode: Rounding) -> None:
         )
 
 
+def as_generator(rng: object, mode: Rounding) -> np.random.Generator | None:
+    """The ``rng`` argument of quantize/encode as a Generator (an int seeds one), or None.
+
+    Raises:
+        TypeError: neither a Generator, an int seed nor None.
+        ValueError: stochastic rounding without one.
+    """
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        rng = np.random.default_rng(int(rng))
+    elif rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+    if mode is Rounding.STOCHASTIC and rng is None:
+        raise ValueError("stochastic rounding needs rng=np.random.default_rng(seed)")
+    return rng
+
+
 def draw_random_bits(rng: np.random.Generator, random_bits: int, size: int) -> np.ndarray:
     """``size`` uniform integers in ``[0, 2**random_bits)`` as uint64: the top bits of the
     generator's raw 64-bit words, deterministic for a seeded generator."""

@@ -67,6 +67,32 @@ def two_sum_round_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return s
 
 
+def rounded_sum_adder(
+    rounded_sum: Adder, top: float, overflow: Overflow, counter: EventCounter | None
+) -> Adder:
+    """The adder of a sum that a native float type rounds (to ±inf past its range), e.g.
+    numpy's float32/float64 addition: ``rounded_sum(acc, p)``, then the overflow policy on the
+    sums that went to ±inf from finite operands (counted; ±``top`` under ``saturate``).
+
+    ``rounded_sum`` must return a new array (the operands are read after it)."""
+    event = "saturations" if overflow is Overflow.SATURATE else "overflows"
+
+    def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            s = rounded_sum(acc, p)
+            if counter is None and overflow is Overflow.INF:
+                return s
+            over = np.isinf(s) & np.isfinite(acc) & np.isfinite(p)
+            if over.any():
+                if counter is not None:
+                    counter.add(event, np.count_nonzero(over))
+                if overflow is Overflow.SATURATE:
+                    s[over] = np.copysign(top, s[over])
+        return s
+
+    return add
+
+
 def float_adder(
     fmt: FloatFormat, mode: Rounding, overflow: Overflow, counter: EventCounter | None
 ) -> Adder:
@@ -81,7 +107,7 @@ def float_adder(
             else:
                 s = two_sum_round_to_odd(acc, p)
             finite_operands = np.isfinite(acc) & np.isfinite(p)
-            r = round_float(s, fmt, mode, overflow, None)
+            r = round_float(s, fmt, mode, overflow)
             over = finite_operands & (~np.isfinite(s) | rounds_beyond_max(s, fmt, mode))
             if over.any():
                 negative = np.signbit(s[over])

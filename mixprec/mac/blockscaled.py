@@ -50,7 +50,7 @@ from mixprec.formats import (
 from mixprec.formats.block import is_block_format_name
 from mixprec.formats.blockquant import block_terms, decode_blocks
 from mixprec.formats.spec import Overflow, Rounding, as_overflow, as_rounding
-from mixprec.mac.accumulate import float_adder, reduce, two_sum_round_to_odd
+from mixprec.mac.accumulate import float_adder, reduce, rounded_sum_adder, two_sum_round_to_odd
 from mixprec.mac.order import Order, OrderKind
 from mixprec.mac.stats import EventCounter, MacStats
 from mixprec.mac.unit import MAC, register_block_parser
@@ -283,23 +283,11 @@ def _adder(
     is_fp32 = acc.mantissa_bits == 23 and acc.emin == -126 and acc.has_inf and acc.has_subnormals
     if not (is_fp32 and mode is Rounding.NEAREST_EVEN):
         return float_adder(acc, mode, overflow, counter)
-    top = np.float64(acc.max)
-    event = "saturations" if overflow is Overflow.SATURATE else "overflows"
 
-    def add(a: np.ndarray, t: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            s = two_sum_round_to_odd(a, t).astype(np.float32).astype(np.float64)
-            if counter is None and overflow is Overflow.INF:
-                return s
-            over = np.isinf(s) & np.isfinite(a) & np.isfinite(t)
-            if over.any():
-                if counter is not None:
-                    counter.add(event, np.count_nonzero(over))
-                if overflow is Overflow.SATURATE:
-                    s[over] = np.copysign(top, s[over])
-        return s
+    def rounded_sum(a: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return two_sum_round_to_odd(a, t).astype(np.float32).astype(np.float64)
 
-    return add
+    return rounded_sum_adder(rounded_sum, float(acc.max), overflow, counter)
 
 
 def _operand(x: object, fmt: BlockFormat, axis: int) -> tuple[np.ndarray, np.ndarray, float]:

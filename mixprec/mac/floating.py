@@ -25,8 +25,8 @@ import numpy as np
 
 from mixprec._util.threads import run_parallel, threads
 from mixprec.formats import FloatFormat
-from mixprec.formats.spec import Overflow, Rounding
-from mixprec.mac.accumulate import Adder, float_adder, reduce
+from mixprec.formats.spec import Rounding
+from mixprec.mac.accumulate import Adder, float_adder, reduce, rounded_sum_adder
 from mixprec.mac.config import MacConfig
 from mixprec.mac.convert import convert_pair, magnitudes, to_float32
 from mixprec.mac.magic_adder import magic_factory
@@ -87,29 +87,6 @@ def _exactness(
     return bool(low_a * low_b >= 2.0**-126 and high_a * high_b < 2.0**128), True
 
 
-def native_adder(
-    dtype: type, fmt: FloatFormat, overflow: Overflow, counter: EventCounter | None
-) -> Adder:
-    """The adder of an fp32/fp64 accumulator with RNE: numpy's own addition, then the policy."""
-    top = dtype(fmt.max)
-    event = "saturations" if overflow is Overflow.SATURATE else "overflows"
-
-    def add(acc: np.ndarray, p: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            s: np.ndarray = np.add(acc, p, out=acc)
-            if counter is None and overflow is Overflow.INF:
-                return s
-            over = np.isinf(s) & np.isfinite(acc) & np.isfinite(p)
-            if over.any():
-                if counter is not None:
-                    counter.add(event, np.count_nonzero(over))
-                if overflow is Overflow.SATURATE:
-                    s[over] = np.copysign(top, s[over])
-        return s
-
-    return add
-
-
 def _accumulate(
     mac: MacConfig,
     a: np.ndarray,
@@ -143,7 +120,9 @@ def _accumulate(
         init_t: np.ndarray = np.asarray(init, dtype=native)
 
         def make(counter: EventCounter | None) -> Adder:
-            return native_adder(native, acc, mac.overflow, counter)
+            # numpy's own addition (nearest-even), then the policy; not in place: the overflow
+            # test reads the operands (an in-place sum hid every overflow from it)
+            return rounded_sum_adder(np.add, native(acc.max), mac.overflow, counter)
 
         return _reduce_split(order, a_t, b_t, init_t, make, None, counter, rows, cols)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixprec.formats import FloatFormat
+from mixprec.formats.quantize import round_with_random_bits
 from mixprec.formats.reference import overflow_value
 from mixprec.formats.spec import Overflow
 from mixprec.mac.accumulate import Adder, two_sum_round_to_odd
@@ -33,23 +34,15 @@ __all__ = ["stochastic_adder", "stochastic_round"]
 def stochastic_round(
     x: np.ndarray, fmt: FloatFormat, rng: np.random.Generator, random_bits: int
 ) -> np.ndarray:
-    """``x`` (float64, finite or not) rounded to ``fmt``'s grid with ``random_bits``-bit SR.
+    """``x`` (float64, finite or not) rounded to ``fmt``'s grid with ``random_bits``-bit SR:
+    :func:`mixprec.formats.quantize.round_with_random_bits` with one N-bit integer per element
+    drawn from ``rng`` (``Generator.integers``, in ``x``'s order).
 
     The exponent range is unbounded above (the caller applies the overflow policy); NaN and
-    ±inf pass through; zeros keep their sign.
+    ±inf pass through; zeros keep their sign where the format has -0.
     """
-    magnitude = np.abs(x)
-    finite = np.isfinite(magnitude)
-    safe = np.where(finite, magnitude, 0.0)
-    _, e = np.frexp(safe)
-    exponent = np.maximum(e.astype(np.int64) - 1, fmt.emin) - fmt.mantissa_bits
-    scaled = np.ldexp(safe, (-exponent).astype(np.int32))  # |x| / q: exact
-    low = np.floor(scaled)
-    step = np.floor(np.ldexp(scaled - low, random_bits)).astype(np.uint64)  # floor(f 2**N)
     draw = rng.integers(0, 1 << random_bits, size=x.shape, dtype=np.uint64)
-    up = step + draw >= np.uint64(1 << random_bits)
-    value = np.ldexp(low + up, exponent.astype(np.int32))
-    return np.where(finite, np.copysign(value, x), x)
+    return round_with_random_bits(x, fmt, draw, random_bits, overflow=None)
 
 
 def stochastic_adder(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mixprec as mp
-from mixprec.formats.quantize import _round_with_random_bits
+from mixprec.formats.quantize import round_with_random_bits
 from tests.reference import neighbours
 
 FORMATS = ["fp8_e4m3", "fp8_e5m2", "bf16", "fp16", "fp4_e2m1", "e3m4", "int8", "uint8",
@@ -55,7 +55,7 @@ def test_expected_value_over_every_random_integer_equals_the_formula(name: str, 
     fmt = mp.get_format(name)
     randoms = np.arange(2**n, dtype=np.uint64)
     for x in _inputs(fmt, seed=n):
-        results = _round_with_random_bits(np.full(2**n, float(x)), fmt, randoms, n)
+        results = round_with_random_bits(np.full(2**n, float(x)), fmt, randoms, n)
         mean = sum((Fraction(float(v)) for v in results), Fraction(0)) / 2**n
         assert mean == _expected(float(x), fmt, n), (name, n, float(x))
 
@@ -64,7 +64,7 @@ def test_no_bias_where_the_discarded_part_fits_in_the_random_bits() -> None:
     """float32 to bf16 discards 16 bits: 16 random bits give exactly unbiased rounding."""
     fmt = mp.get_format("bf16")
     x = np.float32(1.0) + np.float32(3 * 2.0**-20)  # r = 3/2**13 quanta
-    results = _round_with_random_bits(np.full(2**16, float(x)), fmt, np.arange(2**16), 16)
+    results = round_with_random_bits(np.full(2**16, float(x)), fmt, np.arange(2**16), 16)
     assert sum(Fraction(float(v)) for v in results) / 2**16 == Fraction(float(x))
     assert _expected(float(x), fmt, 8) < Fraction(float(x))  # 8 bits: biased toward zero
 
@@ -120,4 +120,22 @@ def test_random_bits_needs_stochastic_rounding_and_a_generator() -> None:
     with pytest.raises(ValueError, match="needs rng"):
         mp.quantize([1.0], "int8", rounding="stochastic", random_bits=8)
     with pytest.raises(ValueError, match="random has 1 values"):
-        _round_with_random_bits(np.ones(2), mp.get_format("bf16"), np.zeros(1, np.uint64), 8)
+        round_with_random_bits(np.ones(2), mp.get_format("bf16"), np.zeros(1, np.uint64), 8)
+
+
+def test_no_overflow_policy_keeps_the_grid_above_max_and_infinities() -> None:
+    """``overflow=None`` (for MAC accumulators that count their own overflows): in range the
+    same as any policy; past ``max`` the value stays on the grid continued above it."""
+    fmt = mp.get_format("fp8_e4m3")
+    x = np.array([1.3, -0.7, 448.0 * 1.5, -1000.0, np.inf, -np.inf, -0.0])
+    random = np.array([3, 200, 0, 255, 0, 0, 0], np.uint64)
+    free = round_with_random_bits(x, fmt, random, 8, overflow=None)
+    policed = round_with_random_bits(x, fmt, random, 8, overflow=mp.Overflow.SATURATE)
+    np.testing.assert_array_equal(free[:2], policed[:2])
+    # on the grid of 3 mantissa bits above max (spacing 64 in [512, 1024)): 672 lies halfway
+    # between 640 and 704 (random 0: stays at 640); -1000 with random 255 goes up to -1024
+    np.testing.assert_array_equal(free[2:6], [640.0, -1024.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(policed[2:6], [448.0, -448.0, 448.0, -448.0])
+    assert np.signbit(free[6]) and free[6] == 0
+    with pytest.raises(ValueError, match="overflow=None is for float formats"):
+        round_with_random_bits(x[:2], mp.get_format("int8"), random[:2], 8, overflow=None)

@@ -209,3 +209,27 @@ def test_threads_and_memory_layout_do_not_change_results(
     assert_same(y1, y2, notation)
     assert s1 == s2
     assert s1.inf_results + s1.nan_results >= 60  # the inf row
+
+
+@pytest.mark.parametrize("notation", ["bf16->fp32", "bf16->fp32:pairwise", "bf16->fp32:chunked:2"])
+@pytest.mark.parametrize("overflow", ["saturate", "inf"])
+def test_native_accumulator_overflow_is_counted_and_saturated(
+    notation: str, overflow: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The numpy-addition adder (an fp32 accumulator of exact products) against the general
+    exact adder: a sum of finite values past the range saturates (or goes to inf) and is
+    counted (its in-place addition once hid every overflow)."""
+    a = np.array([[3e38, 3e38, 1.0, -3e38, 2.0]], np.float32)
+    b = np.ones((5, 1), np.float32)
+    a = np.vstack([a, -a])
+    mac = MAC.parse(f"{notation}:{overflow}")
+    fast, fast_stats = mac.matmul(a, b, stats=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(floating, "_native_dtype", lambda fmt: None)
+        general, general_stats = mac.matmul(a, b, stats=True)
+    np.testing.assert_array_equal(fast, general)
+    assert fast_stats == general_stats
+    event = "saturations" if overflow == "saturate" else "overflows"
+    assert getattr(fast_stats, event) >= 2
+    if overflow == "inf":
+        np.testing.assert_array_equal(fast.ravel(), [np.inf, -np.inf])

@@ -40,7 +40,7 @@ def _table(fmt: FloatFormat, mode: Rounding, overflow: Overflow) -> np.ndarray:
     representatives = ((keys >> 1) << 16) | (keys & 1)
     with np.errstate(invalid="ignore"):  # signaling-NaN patterns
         x = representatives.view(np.float32).astype(np.float64)
-    return round_float(x, fmt, mode, overflow, None).astype(np.float32).view(np.uint32)
+    return round_float(x, fmt, mode, overflow).astype(np.float32).view(np.uint32)
 
 
 @functools.lru_cache(maxsize=64)
