@@ -1,10 +1,10 @@
 """The precision search on Fashion-MNIST, the book MLP trained in fp32, over seeds (README).
 
     python benchmarks/search.py --dir runs/search-bench --seeds 3
-    python benchmarks/search.py --dir runs/search-bench --formats fp32,bf16,fp8_e4m3,int8,int4,mxfp4
+    python benchmarks/search.py --dir runs/search-bench --formats fp32,bf16,fp8_e4m3,int8,int4
 
-For each seed it trains the book MLP in fp32 with 5,000 training images held out (``mixprec
-train --validation 5000``; skipped when the model file exists), runs ``mixprec search`` on it
+For each seed it trains the book MLP in fp32 with 10,000 training images held out (``mixprec
+train --validation 10000``; skipped when the model file exists), runs ``mixprec search`` on it
 (wall time measured around the command, load average printed), and then prints: the seed-0
 Pareto table, the chosen point of every seed (bytes as a fraction of uniform int8 and of fp32,
 validation and test accuracy, McNemar's p against fp32), the best uniform assignment beside it,
@@ -38,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default="runs/search-bench", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--formats", default="fp32,bf16,fp8_e4m3,int8,int4")
+    parser.add_argument("--formats", default="fp32,bf16,fp8_e4m3,int8,int4,mxfp4")
+    parser.add_argument("--validation", default="10000", help="held-out training images")
     parser.add_argument("--tolerance", default="0.5")
     parser.add_argument("--jobs", default="2")
     args = parser.parse_args()
@@ -48,8 +49,8 @@ def main() -> None:
     for seed in range(args.seeds):
         model = args.dir / f"model{seed}.npz"
         if not model.exists():
-            _run([*mixprec, "train", "--epochs", "10", "--seed", str(seed), "--validation", "5000",
-                  "--out", str(model), "--no-progress"])  # fmt: skip
+            _run([*mixprec, "train", "--epochs", "10", "--seed", str(seed), "--validation",
+                  args.validation, "--out", str(model), "--no-progress"])  # fmt: skip
         out = args.dir / f"search-{args.formats.replace(',', '_')}-seed{seed}"
         before = _load()
         stdout, seconds = _run([*mixprec, "search", str(model), "--formats", args.formats,

@@ -9,7 +9,7 @@ import numpy as np
 
 from mixprec.cli._checks import count
 from mixprec.nn.model import MLP
-from mixprec.quant import QuantizedMLP
+from mixprec.quant import LayeredQuantizedMLP, QuantizedMLP
 from mixprec.quant import load as load_model
 from mixprec.quant.requant import Requantization
 
@@ -43,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
 
     require_onnx()
     model = load_model(args.model)
+    if isinstance(model, LayeredQuantizedMLP):
+        raise ValueError(
+            f"{args.model}: a scheme per layer ({model.scheme}) has no ONNX export yet; export a "
+            "model quantized with one scheme"
+        )
     path = export_onnx(model, args.onnx, args.requantization, args.activations)
     out: dict[str, object] = {"model": args.model, "onnx": str(path)}
     status = 0

@@ -10,7 +10,7 @@ import numpy as np
 from mixprec.cli.qat import parse_accumulator
 from mixprec.data import DATASETS, load
 from mixprec.nn.model import MLP
-from mixprec.quant import SCHEMES, quantize, save
+from mixprec.quant import SCHEMES, QuantizedMLP, quantize, save
 from mixprec.quant import load as load_model
 from mixprec.quant.a2q import BOUNDS
 from mixprec.quant.observers import OBSERVERS
@@ -23,7 +23,11 @@ HELP = "quantize a trained model (int8, fp8, int4) calibrated on training images
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mixprec quantize`` to its parser."""
     parser.add_argument("model", help="a float model file written by 'mixprec train'")
-    parser.add_argument("--scheme", default="int8-per-channel", help=f"one of {', '.join(SCHEMES)}")
+    parser.add_argument(
+        "--scheme", default="int8-per-channel",
+        help=f"one of {', '.join(SCHEMES)}; or one per layer, BASE@LAYER=SCHEME such as "
+        "int4-weight-only@1=int8-per-channel@3=int8-per-channel",
+    )  # fmt: skip
     parser.add_argument(
         "--observer", default="minmax", help=f"activation ranges: {', '.join(OBSERVERS)}"
     )
@@ -81,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     accumulator = parse_accumulator(args.accumulator)
     if args.method != "rtn" or accumulator is not None:
+        if not isinstance(qmodel, QuantizedMLP):
+            raise ValueError(
+                f"--method {args.method} / --accumulator take one scheme for every layer, not "
+                f"{args.scheme!r}; use --method rtn without --accumulator for a scheme per layer"
+            )
         refine(qmodel, model, data.train.images[rows], args.method, accumulator, args.bound)
     qmodel.metadata.update(dataset=data.name, calibration_seed=args.seed, source=str(args.model))
     save(qmodel, args.out, metadata=qmodel.metadata)

@@ -5,7 +5,9 @@ calibrated on the first ``PTQ_CALIBRATION`` training images); ``qat:SCHEME`` fin
 of it through fake quantization first (``mixprec.quant.qat``, seeded by the cell's seed) and
 exports the same kind of quantized model. Either is then served with its own serving path:
 integer-only for integer schemes. ``SCHEME`` is any name of the scheme vocabulary, with a group
-size where it has one (``ptq:int4-weight-only:group=32``). Options, comma-separated:
+size where it has one (``ptq:int4-weight-only:group=32``), or for ``ptq`` a scheme per layer
+(``ptq:int4-weight-only@1=int8-per-channel@3=int8-per-channel``, :mod:`mixprec.quant.layered`).
+Options, comma-separated:
 
 ==================  ===============================================================================
 ``observer=NAME``   activation ranges: ``minmax`` (default), ``percentile``, ``mse`` (for ``qat``:
@@ -49,8 +51,8 @@ class QuantizedEntry:
             ValueError: an unknown scheme, option or value; the message says what is allowed.
         """
         from mixprec.mac import MAC
-        from mixprec.quant import Scheme
         from mixprec.quant.a2q import BOUNDS
+        from mixprec.quant.layered import parse_scheme
         from mixprec.quant.observers import OBSERVERS
         from mixprec.quant.qat_train import check_trainable
         from mixprec.quant.weights import METHODS
@@ -61,8 +63,8 @@ class QuantizedEntry:
         scheme, *parts = [p.strip() for p in head.split(",")]
         if kind == "qat":
             check_trainable(scheme)  # an unknown or untrainable scheme raises
-        else:
-            Scheme.parse(scheme)  # raises for an unknown scheme
+        else:  # one scheme, or one per layer (mixprec.quant.layered), canonical
+            scheme = str(parse_scheme(scheme))  # raises for an unknown scheme
         options = [(k.strip().lower(), v.strip()) for k, _, v in (p.partition("=") for p in parts)]
         if mac:
             options.append(("mac", mac.strip()))
@@ -115,19 +117,24 @@ class QuantizedEntry:
 
     def build(self, model: Any, train: Any, seed: int) -> Any:
         """The quantized model of this entry: PTQ (and GPTQ / A2Q), or QAT then its export."""
-        from mixprec.quant import Scheme, quantize
+        from mixprec.quant import QuantizedMLP, Scheme, quantize
         from mixprec.quant.qat_train import export, fake_quantized, qat_train
         from mixprec.quant.refine import refine
 
         calibration = train[:PTQ_CALIBRATION]
-        scheme = Scheme.parse(self.scheme)
         if self.kind == "ptq":
-            q = quantize(model, calibration, scheme, observer=self.get("observer") or "minmax")
+            q = quantize(model, calibration, self.scheme, observer=self.get("observer") or "minmax")
             method = self.get("method", "rtn") or "rtn"
             if method != "rtn" or self.accumulator is not None:
+                if not isinstance(q, QuantizedMLP):
+                    raise ValueError(
+                        f"ptq:{self.scheme}: method={method} / accumulator= take one scheme for "
+                        "every layer, not one per layer"
+                    )
                 refine(q, model, calibration, method, self.accumulator,
                        self.get("bound") or "a2q+")  # fmt: skip
             return q
+        scheme = Scheme.parse(self.scheme)
         fq = fake_quantized(
             model.copy(), scheme, accumulator=self.accumulator,
             bound=self.get("bound") or "a2q+", learn_scales=self.get("lsq") is not None,

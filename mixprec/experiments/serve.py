@@ -7,7 +7,8 @@ A **serve** entry is one of, tried in this order:
 1. ``ptq:SCHEME[,option...]`` — post-training quantization of the trained model with
    ``mixprec.quant.quantize`` (e.g. ``ptq:int8-per-channel``, ``ptq:int4-weight-only:group=32``,
    ``ptq:int4-weight-only,method=gptq``,
-   ``ptq:int8-per-channel,accumulator=int16,mac=int8->int16:wrap``),
+   ``ptq:int8-per-channel,accumulator=int16,mac=int8->int16:wrap``, a scheme per layer
+   ``ptq:int4-weight-only@1=int8-per-channel@3=int8-per-channel``),
    calibrated on the first ``PTQ_CALIBRATION`` training images, then served with the quantized
    model's own policy; ``qat:SCHEME[,option...]`` fine-tunes the model by quantization-aware
    training first (``qat:int4-per-channel,observer=mse,epochs=5``). The options are in

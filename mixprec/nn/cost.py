@@ -59,6 +59,8 @@ class LayerPrecision:
         weights: the weight format.
         activations: the format of the layer's input.
         weight_scales: ``"none"``, ``"tensor"`` or ``"channel"`` (block formats bring their own).
+        weight_group: with ``"channel"``, a scale per ``weight_group`` inputs of each output
+            channel (group-wise schemes: ``ceil(n_in / weight_group)`` float32 scales a column).
         activation_scaled: the input carries a per-tensor scale.
         static_input_bytes: bytes of stored input quantization parameters (a calibrated
             scale and zero point, as post-training quantization keeps them), counted in the
@@ -68,6 +70,7 @@ class LayerPrecision:
     weights: Format | BlockFormat
     activations: Format | BlockFormat
     weight_scales: str = "none"
+    weight_group: int | None = None
     activation_scaled: bool = False
     static_input_bytes: int = 0
 
@@ -156,7 +159,9 @@ def _layer_cost(
 ) -> LayerCost:
     w_bits, a_bits = _element_bits(p.weights), _element_bits(p.activations)
     scales = _block_scale_bytes(p.weights, n_in, n_out)
-    scales += {"none": 0, "tensor": SCALE_BYTES, "channel": SCALE_BYTES * n_out}[p.weight_scales]
+    groups = 1 if p.weight_group is None else -(-n_in // p.weight_group)
+    per_kind = {"none": 0, "tensor": SCALE_BYTES, "channel": SCALE_BYTES * n_out * groups}
+    scales += per_kind[p.weight_scales]
     scales += p.static_input_bytes
     activation = _packed(batch * n_in, 1, a_bits)
     activation += _block_scale_bytes(p.activations, n_in, batch)

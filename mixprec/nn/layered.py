@@ -48,8 +48,10 @@ __all__ = [
     "entry_numerics",
     "entry_policy",
     "format_policy",
+    "join_layers",
     "layer_output",
     "parse_policy",
+    "split_layers",
 ]
 
 SEPARATOR = "@"
@@ -172,20 +174,7 @@ class LayerPolicy:
         """
         if isinstance(text, LayerPolicy):
             return text
-        base, *parts = str(text).split(SEPARATOR)
-        overrides: dict[int, str] = {}
-        for part in parts:
-            layer, sep, entry = part.partition("=")
-            if not sep or not layer.strip().isdigit() or not entry.strip():
-                raise ValueError(
-                    f"policy {text!r}: override {part!r} is not LAYER=ENTRY (e.g. 1=bf16, "
-                    "layers from 1)"
-                )
-            number = int(layer)
-            if number in overrides:
-                raise ValueError(f"policy {text!r}: layer {number} is overridden twice")
-            overrides[number] = entry
-        return cls(base, overrides)
+        return cls(*split_layers(str(text), "policy", "1=bf16"))
 
     @classmethod
     def uniform(cls, entries: list[str] | tuple[str, ...]) -> LayerPolicy:
@@ -217,7 +206,42 @@ class LayerPolicy:
         return not self.overrides
 
     def __str__(self) -> str:
-        return self.base + "".join(f"{SEPARATOR}{k}={v}" for k, v in self.overrides.items())
+        return join_layers(self.base, self.overrides)
+
+
+def split_layers(text: str, what: str, example: str) -> tuple[str, dict[int, str]]:
+    """``"BASE@L=ENTRY@..."`` split into the base and ``{layer: entry}`` (entries unchecked);
+    the one parser of the per-layer strings of policies and quantization schemes.
+
+    Args:
+        text: the string; what: ``"policy"`` or ``"scheme"``, for the message; example: an
+            override to show in it (``"1=bf16"``).
+
+    Raises:
+        ValueError: a malformed override, a repeated layer.
+
+    >>> split_layers("int4-weight-only@3=int8-per-channel@1=int8", "scheme", "1=int8")
+    ('int4-weight-only', {3: 'int8-per-channel', 1: 'int8'})
+    """
+    base, *parts = text.split(SEPARATOR)
+    overrides: dict[int, str] = {}
+    for part in parts:
+        layer, sep, entry = part.partition("=")
+        if not sep or not layer.strip().isdigit() or not entry.strip():
+            raise ValueError(
+                f"{what} {text!r}: override {part!r} is not LAYER=ENTRY (e.g. {example}, "
+                "layers from 1)"
+            )
+        number = int(layer)
+        if number in overrides:
+            raise ValueError(f"{what} {text!r}: layer {number} is overridden twice")
+        overrides[number] = entry
+    return base, overrides
+
+
+def join_layers(base: str, overrides: dict[int, str]) -> str:
+    """The string of a base and its overrides (in the order given): ``split_layers``' inverse."""
+    return base + "".join(f"{SEPARATOR}{k}={v}" for k, v in overrides.items())
 
 
 def parse_policy(text: str | Policy | LayerPolicy) -> Policy | LayerPolicy:

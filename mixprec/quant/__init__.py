@@ -11,7 +11,8 @@ its model file and ONNX export.
 ('int8-per-channel[integer, int8->int32, gemmlowp]', (2, 3))
 """
 
-from mixprec.quant.model import Learned, QuantizedMLP, quantize
+from mixprec.quant.layered import LayeredQuantizedMLP, LayerScheme, quantize
+from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.modelfile import load, save
 from mixprec.quant.observers import (
     MinMaxObserver,
@@ -26,7 +27,8 @@ from mixprec.quant.schemes import SCHEMES, Scheme
 from mixprec.quant.serving import QuantizedServing, Trace, trace
 
 __all__ = [
-    "SCHEMES", "Learned", "MSEObserver", "MinMaxObserver", "NotCalibratedError", "Observer",
+    "SCHEMES", "LayerScheme", "LayeredQuantizedMLP", "Learned", "MSEObserver", "MinMaxObserver",
+    "NotCalibratedError", "Observer",
     "PercentileObserver", "QuantizedMLP", "QuantizedServing", "Requantization", "Scheme", "Trace",
     "export_onnx", "load", "onnx_predict", "quantize", "save", "to_onnx", "trace",
 ]  # fmt: skip

@@ -8,7 +8,9 @@ atomically (temporary file, fsync, ``os.replace``), with ``format_version``, ``k
 
 ==========================  =======================================================================
 ``quantized_version``       int64 scalar, :data:`QUANTIZED_VERSION` (this layout)
-``scheme``                  str scalar: a name of ``mixprec.quant.SCHEMES``
+``scheme``                  str scalar: a name of ``mixprec.quant.SCHEMES``; kind
+                            ``layered-quantized-mlp``: a scheme per layer (``BASE@L=SCHEME``,
+                            :mod:`mixprec.quant.layered`), each layer's arrays as its scheme's
 ``observer``                str scalar; ``weight_observer`` likewise
 ``sizes``                   int64 ``(layers + 1,)``; ``output_bias`` bool scalar
 ``qweight_<i>``             int8 ``(in, out)``; fp8: uint8 codes ``(in, out)`` (the ml_dtypes bits);
@@ -58,7 +60,9 @@ from mixprec.formats.block import TensorScale
 from mixprec.nn import MLP, Policy
 from mixprec.nn import modelfile as float_files
 from mixprec.nn.modelfile import FileKind
+from mixprec.quant import layered_file
 from mixprec.quant.groupwise import n_groups
+from mixprec.quant.layered import LayeredQuantizedMLP
 from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.packing import packed_rows
 from mixprec.quant.schemes import Scheme
@@ -229,11 +233,16 @@ def from_arrays(arrays: dict[str, np.ndarray], path: str) -> QuantizedMLP:
 #: The kinds of model file this module reads and writes: the float ones and ``quantized-mlp``.
 KINDS: dict[str, FileKind] = {
     **float_files.KINDS, KIND: FileKind(QuantizedMLP, to_arrays, from_arrays),
+    # a scheme per layer (mixprec.quant.layered): this layout, each layer read as above
+    "layered-quantized-mlp": FileKind(
+        LayeredQuantizedMLP, lambda q: layered_file.to_arrays(q, QUANTIZED_VERSION),
+        lambda arrays, path: layered_file.from_arrays(arrays, path, from_arrays),
+    ),
 }  # fmt: skip
 
 
 def save(
-    model: MLP | QuantizedMLP,
+    model: MLP | QuantizedMLP | LayeredQuantizedMLP,
     path: str | os.PathLike[str],
     policy: Policy | str | None = None,
     history: History | dict[str, Any] | None = None,
@@ -243,7 +252,7 @@ def save(
     return float_files.save(model, path, policy, history, metadata, kinds=KINDS)
 
 
-def load(path: str | os.PathLike[str]) -> MLP | QuantizedMLP:
+def load(path: str | os.PathLike[str]) -> MLP | QuantizedMLP | LayeredQuantizedMLP:
     """Read a float or quantized model file (see :func:`mixprec.nn.load`).
 
     Raises:
@@ -251,6 +260,7 @@ def load(path: str | os.PathLike[str]) -> MLP | QuantizedMLP:
         ValueError: a damaged file, a newer version, an unknown kind, mismatched arrays.
     """
     model = float_files.load_any(path, KINDS)
-    if not isinstance(model, (MLP, QuantizedMLP)):  # pragma: no cover - KINDS has no other
+    known = (MLP, QuantizedMLP, LayeredQuantizedMLP)
+    if not isinstance(model, known):  # pragma: no cover - KINDS has no other
         raise TypeError(f"{path}: a {type(model).__name__}")
     return model

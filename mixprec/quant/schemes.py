@@ -390,7 +390,8 @@ def scheme_precision(scheme: Scheme | str) -> LayerPrecision:
     return LayerPrecision(
         weights=s.weights,
         activations=s.activations if s.activations is not None else FP32,
-        weight_scales="channel" if s.per_channel else "tensor",
+        weight_scales="channel" if s.per_channel or s.group_size else "tensor",
+        weight_group=s.group_size,
         activation_scaled=False,
         static_input_bytes=static,
     )

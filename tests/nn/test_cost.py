@@ -83,6 +83,14 @@ def test_block_format_bytes_are_the_bytes_of_block_storage(fmt: str, bits: int) 
         assert layer.bops == layer.macs * bits * bits  # element bits; scales once per block
 
 
+@pytest.mark.parametrize("scheme", ["int4-weight-only:group=4", "int3-weight-only:group=5"])
+def test_group_wise_scheme_bytes_equal_the_quantized_model_arrays(scheme: str) -> None:
+    """A float32 scale per group of inputs of each output channel (partial last groups)."""
+    model = MLP(SIZES, seed=2)
+    x = np.random.default_rng(0).standard_normal((40, SIZES[0])).astype(np.float32)
+    assert cost(model, scheme_precision(scheme)).weight_bytes == quantize(model, x, scheme).nbytes
+
+
 def test_macs_bops_and_activation_bytes_by_layer() -> None:
     c = cost((784, 128, 32, 10), ["int4", "bf16", "fp32"], batch=4)
     assert [layer.macs for layer in c.layers] == [784 * 128, 128 * 32, 32 * 10]
