@@ -49,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch (or JSON), save; on Ctrl-C save what was learned."""
     if args.qat is not None or args.init is not None:
         return run_qat(args)
+    if args.observer is not None or args.accumulator is not None or args.lsq:
+        raise ValueError(
+            "--observer, --accumulator and --lsq are options of quantization-aware training: "
+            "add --init MODEL --qat SCHEME"
+        )
     policy = parse_policy(args.policy)
     config = TrainConfig(**training_settings(args))  # checked before anything runs
     if config.epochs < 1:

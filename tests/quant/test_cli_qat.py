@@ -65,6 +65,7 @@ def test_train_init_qat_writes_a_quantized_model(
 def test_qat_errors(model_file: Path, synthetic_dir: Path, tmp_path: Path) -> None:
     base = ["train", "--data-dir", str(synthetic_dir), "--out", str(tmp_path / "x.npz")]
     assert main([*base, "--qat", "int8-per-channel"]) != 0  # no --init
+    assert main([*base, "--observer", "mse"]) != 0  # a QAT option without QAT
     assert main([*base, "--init", str(model_file), "--qat", "fp8_e4m3"]) != 0
     assert main([*base, "--init", str(model_file), "--qat", "int8-per-tensor"]) != 0
     bad = [*base, "--init", str(model_file), "--qat", "int8-per-channel", "--accumulator", "i16"]
