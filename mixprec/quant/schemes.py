@@ -376,6 +376,9 @@ def scheme_precision(scheme: Scheme | str) -> LayerPrecision:
 
     Its stored input parameters: a float32 scale, and for integer activations an int8 zero
     point (:class:`mixprec.quant.QuantizedMLP` stores both, the zero point also when symmetric).
+    A group-wise scheme (``...:group=N``) is counted with one scale per output channel: the
+    cost model has no per-group weight scales, so it undercounts their ``(ceil(in / N) - 1) *
+    out`` extra float32 scales (``QuantizedMLP.nbytes`` counts them).
     """
     s = Scheme.parse(scheme)
     if s.is_block:  # the block scales are counted by the cost model from the format
