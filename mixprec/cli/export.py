@@ -1,4 +1,5 @@
-"""``mixprec export``: write a float or int8 model as ONNX, and check it in ONNX Runtime."""
+"""``mixprec export``: write a float or integer-only (int8, W4A4, W4A8) model as ONNX, and check
+it in ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mixprec.quant import LayeredQuantizedMLP, QuantizedMLP
 from mixprec.quant import load as load_model
 from mixprec.quant.requant import Requantization
 
-HELP = "export a model file (float or int8) as ONNX; optionally check it in ONNX Runtime"
+HELP = "export a model file (float, int8, W4A4, W4A8) as ONNX; optionally check it in ONNX Runtime"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,12 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", required=True, metavar="PATH", help="the ONNX file to write")
     parser.add_argument(
         "--requantization", default="gemmlowp", choices=[r.value for r in Requantization],
-        help="int8 models: gemmlowp fixed-point multiplier (default; bit-identical to mixprec's "
+        help="integer models: gemmlowp fixed-point multiplier (default; bit-identical to mixprec's "
         "integer path) or ONNX Runtime's float requantization",
     )  # fmt: skip
     parser.add_argument(
         "--activations", default="int8", choices=("int8", "uint8"),
-        help="int8 models: activation codes as int8 (default; exact everywhere) or uint8 (+128: "
+        help="integer models: activation codes as int8 (default; exact everywhere) or uint8 (+128: "
         "faster in ONNX Runtime on x86, exact with weights in -64..64 or on VNNI CPUs)",
     )  # fmt: skip
     parser.add_argument(
