@@ -240,3 +240,23 @@ def test_sweep_serve_entries_take_a_scheme_per_layer() -> None:
     with pytest.raises(ValueError, match="unknown quantization scheme"):
         parse_serve("ptq:int8-per-channel@2=int3")
     assert not isinstance(parse_scheme(INT4_EDGES), QuantizedMLP)
+
+
+def test_a_sweep_ptq_entry_per_layer_builds_and_serves() -> None:
+    """The sweep's ``ptq:`` entry builds the per-layer model from the cell's training split and
+    serves it with its default paths; ``method=gptq`` is refused for a scheme per layer."""
+    from mixprec.data import Split
+    from mixprec.experiments.quantized import QuantizedEntry
+    from mixprec.nn import evaluate
+
+    model, images = model_and_images()
+    train = Split(images, np.random.default_rng(2).integers(0, 3, len(images)))
+    entry = QuantizedEntry.parse(f"ptq:{INT4_EDGES},observer=mse")
+    q = entry.build(model, train, seed=0)
+    assert isinstance(q, LayeredQuantizedMLP) and q.observer == "mse"
+    reference = quantize(model, images, INT4_EDGES, observer="mse")
+    np.testing.assert_array_equal(
+        evaluate(entry.serving(q), train).logits, reference.predict(images)
+    )
+    with pytest.raises(ValueError, match="take one scheme for every layer"):
+        QuantizedEntry.parse(f"ptq:{INT4_EDGES},method=gptq").build(model, train, seed=0)
