@@ -239,3 +239,21 @@ def test_mx_kernel_threads_and_chunks_do_not_change_the_result(
     monkeypatch.setenv("MIXPREC_THREADS", "1")
     np.testing.assert_array_equal(blockwise(kernel, u), whole)
     same(whole.view(np.float32), stepwise(x, "mxfp8_e5m2", monkeypatch))
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp4:rceil", "mxint8", "nvfp4"])
+def test_block_terms_fast_path_equals_the_general_path(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the block MAC takes of float operands: elements, block scales, tensor scale."""
+    block = get_block_format(name)
+    x = hard_rows(np.random.default_rng(4), 64, block.element)
+    fast = blockquant.block_terms(x, block, axis=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(blockquant, "fast_applies", lambda *args: False)
+        patch.setattr(blockquant, "amax_bits", lambda rows: block_amax(rows, block))
+        patch.setattr(blockquant, "magic64", lambda *args: None)
+        general = blockquant.block_terms(x, block, axis=1)
+    same(fast[0], general[0])
+    same(fast[1], general[1])
+    assert fast[2] == general[2]
