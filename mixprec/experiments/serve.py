@@ -45,12 +45,11 @@ from dataclasses import dataclass
 
 from mixprec._util.names import canonical
 from mixprec.experiments.quantized import PTQ_CALIBRATION, QuantizedEntry
-from mixprec.formats import BLOCK_FORMATS, FORMATS, BlockFormat, Format, IntFormat
+from mixprec.formats import BLOCK_FORMATS, FORMATS
 from mixprec.formats.anyformat import get_format as get_any_format
 from mixprec.mac import MAC
-from mixprec.mac.blockscaled import BlockMAC
 from mixprec.nn import Policy
-from mixprec.nn.layered import LayerPolicy
+from mixprec.nn.layered import LayerPolicy, format_policy
 from mixprec.quant import SCHEMES
 
 __all__ = [
@@ -96,31 +95,6 @@ def _preset_key(name: str) -> str | None:
     return key if key in _presets() else None
 
 
-def _format_policy(fmt: Format | BlockFormat) -> Policy:
-    """Weights and activations in ``fmt``, fp32 accumulation (integers: scaled, int32; block
-    formats: the exact block MAC where there is one, else fp32 BLAS on the block values)."""
-    if isinstance(fmt, BlockFormat):
-        try:
-            mac: MAC = BlockMAC(fmt, "fp32")
-        except ValueError:  # E5M2 elements: block dots beyond float64, no exact MX MAC
-            mac = MAC(input="fp32", accumulator="fp32", order="fast")
-        return Policy(weights=fmt, activations=fmt, forward_mac=mac, trainable=False)
-    if isinstance(fmt, IntFormat):
-        return Policy(
-            weights=fmt,
-            activations=fmt,
-            forward_mac=MAC(input=fmt, accumulator="int32"),
-            scaling="per_tensor",
-            trainable=False,
-        )
-    return Policy(
-        weights=fmt,
-        activations=fmt,
-        forward_mac=MAC(input=fmt, accumulator="fp32", order="fast"),
-        trainable=False,
-    )
-
-
 def parse_serve(text: str) -> ServeConfig:
     """Resolve one serve entry (see the module doc).
 
@@ -150,7 +124,7 @@ def parse_serve(text: str) -> ServeConfig:
             raise ValueError(f"serve entry {text!r} is not a valid MAC: {error}") from None
         input_name = mac.input.name
         preset = _preset_key(input_name)
-        base = Policy.preset(preset) if preset else _format_policy(mac.input)
+        base = Policy.preset(preset) if preset else format_policy(mac.input)
         return ServeConfig(entry, "mac", policy=base.with_mac(forward=mac))
     preset = _preset_key(entry)
     if preset is not None:
@@ -160,7 +134,7 @@ def parse_serve(text: str) -> ServeConfig:
     except ValueError:
         pass
     else:
-        return ServeConfig(entry, "format", policy=_format_policy(fmt))
+        return ServeConfig(entry, "format", policy=format_policy(fmt))
 
     names = [*_presets(), *FORMATS, *BLOCK_FORMATS]
     close = difflib.get_close_matches(entry.lower(), names, n=1)

@@ -7,10 +7,11 @@
 The tensors travel as :class:`~mixprec.nn.rounder.Scaled` pairs (values on the format's grid and
 their scale, :mod:`mixprec.nn.rounder`). The MAC works on the values, and its float32 result is
 divided by the two scales. An operand of a block-scaled role is quantized here, along its K axis
-(rows of ``a``, columns of ``b``), to block values that float32 holds exactly (each is an element
-value times a power of two, or NVFP4's E4M3 scale times an fp32 tensor scale, both well inside
-float32 for float32 input); a ``BlockMAC`` (``"mxfp4->fp32"``) takes the unquantized operands and
-quantizes them itself, the same way.
+(rows of ``a``, columns of ``b``), and handed to the MAC as float32: MX values (an element value
+times a power of two) are float32 values exactly for float32 input; NVFP4 values (E2M1 times an
+E4M3 block scale times an fp32 tensor scale: up to 30 significant bits) are rounded to float32,
+the input format of an ``fp32`` MAC. A ``BlockMAC`` (``"nvfp4->fp32"``) takes the unquantized
+operands and quantizes them itself, the same way, keeping every value exact.
 
 **The BLAS path.** A MAC with an fp32 accumulator, order ``fast``, exact products (no product
 format), round-to-nearest-even and IEEE overflow means "add every exact product into an fp32
@@ -24,12 +25,12 @@ inside the kernel's fused multiply-adds (OpenBLAS and MKL sgemm on x86-64 with F
 order; ``MAC.matmul`` cannot assume FMA and emulates them in sequential order instead, which is
 also a ``fast`` result but much slower (seconds for one 128x784x128 fp32 product) and not the
 same bits. Block-quantized operands take the BLAS path too when the MAC is ``fp32->fp32``
-``fast`` (the products of two MX or NVFP4 values are exact in float32 for such data: at most
-2 x 4 significant bits, or 2 x (2 + 4) for NVFP4): quantized inputs, fp32 accumulation, as
-microxcaling's and torchao's MX emulation. Event counts come from the result: when it holds inf
-or NaN, ``inf_results`` and ``nan_results`` count them and ``overflows`` counts the non-finite
-outputs of finite operands (one overflowing addition each: after it the accumulator stays
-non-finite). Every other MAC runs through ``mac.matmul``.
+``fast`` (the products of two MX values are exact in float32: at most 2 x 4 significant bits;
+NVFP4's float32-rounded values multiply like any fp32 operands, fused in the kernel): quantized
+inputs, fp32 accumulation, as microxcaling's and torchao's MX emulation. Event counts come from
+the result: when it holds inf or NaN, ``inf_results`` and ``nan_results`` count them and
+``overflows`` counts the non-finite outputs of finite operands (one overflowing addition each:
+after it the accumulator stays non-finite). Every other MAC runs through ``mac.matmul``.
 """
 
 from __future__ import annotations
@@ -215,11 +216,12 @@ class Numerics:
 
 
 def _blocked(a: Scaled, b: Scaled) -> tuple[Scaled, Scaled]:
-    """The operands of ``a @ b`` quantized to their block formats along K (float32, exact)."""
+    """The operands of ``a @ b`` quantized to their block formats along K, as float32 (exact for
+    MX; NVFP4's up to 30-bit values rounded to float32: see the module docstring)."""
     if a.block is not None:
-        a = Scaled(quantize_any(a.values, a.block, axis=-1), a.scale)
+        a = Scaled(quantize_any(a.values, a.block, axis=-1).astype(np.float32), a.scale)
     if b.block is not None:
-        b = Scaled(quantize_any(b.values, b.block, axis=0), b.scale)
+        b = Scaled(quantize_any(b.values, b.block, axis=0).astype(np.float32), b.scale)
     return a, b
 
 

@@ -70,13 +70,16 @@ def format_policy(fmt: Any) -> Policy:
     flush to the subnormals or zero; the ``fp8`` preset is the scaled E4M3 alternative); block
     formats (OCP MX v1.0, NVFP4) bring their block scales, blocked along the matmul's K axis,
     and the exact block MAC ``FMT->fp32`` (one rounding per block into fp32, as the ``mxfp4``
-    and ``nvfp4`` presets; :mod:`mixprec.mac.blockscaled`).
+    and ``nvfp4`` presets; :mod:`mixprec.mac.blockscaled`); MXFP8 E5M2, whose block dots the
+    exact MAC cannot hold in float64, multiplies its block values by fp32 BLAS instead.
     """
     fmt = get_format(fmt)
     if isinstance(fmt, BlockFormat):
-        return Policy(
-            weights=fmt, activations=fmt, forward_mac=MAC.parse(f"{fmt}->fp32"), trainable=False
-        )
+        try:
+            mac = MAC.parse(f"{fmt}->fp32")
+        except ValueError:  # E5M2 elements: no exact block MAC
+            mac = MAC(input="fp32", accumulator="fp32", order="fast")
+        return Policy(weights=fmt, activations=fmt, forward_mac=mac, trainable=False)
     if isinstance(fmt, IntFormat):
         return Policy(
             weights=fmt, activations=fmt, forward_mac=MAC(input=fmt, accumulator="int32"),

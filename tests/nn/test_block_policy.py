@@ -138,3 +138,12 @@ def test_memory_counts_block_codes_and_scales() -> None:
     assert nv.weights_bytes == n_w // 2 + -(-n_w // 16) + 4  # E4M3 per 16, an fp32 tensor scale
     # to_storage of the real arrays pads each tensor's last block: never fewer bytes
     assert mx.measured_weights_bytes is not None and mx.measured_weights_bytes >= mx.weights_bytes
+
+
+def test_nvfp4_values_reach_an_fp32_mac_rounded_to_float32() -> None:
+    """NVFP4 values carry up to 30 significant bits: an fp32 MAC takes them as float32."""
+    n = Numerics(Policy(weights="nvfp4", trainable=False))
+    x, w = _data(8, 4, 64), _data(9, 64, 8)
+    y = n.matmul("forward", 1, n.activations.scaled(x, 1), n.weights.scaled(w, 1))
+    assert y.dtype == np.float32
+    assert np.array_equal(y, x @ _q(w, "nvfp4", 0).astype(np.float32))
