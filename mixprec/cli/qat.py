@@ -12,11 +12,12 @@ import json
 
 import numpy as np
 
+from mixprec.cli._checks import ensure_writable, save_or_keep
 from mixprec.cli.training import training_settings
 from mixprec.data import load
 from mixprec.nn.model import MLP
-from mixprec.quant import Scheme, save
 from mixprec.quant import load as load_model
+from mixprec.quant import save
 from mixprec.quant.a2q import BOUNDS
 from mixprec.quant.observers import OBSERVERS
 from mixprec.quant.qat_train import check_trainable, export, fake_quantized, qat_train
@@ -73,8 +74,13 @@ def run_qat(args: argparse.Namespace) -> int:
     """Fine-tune ``--init`` through ``--qat``'s fake quantization, save the quantized model."""
     if args.init is None or args.qat is None:
         raise ValueError("quantization-aware training needs both --init MODEL and --qat SCHEME")
-    scheme = Scheme.parse(args.qat)
-    check_trainable(scheme)
+    scheme = check_trainable(
+        args.qat, accumulator=parse_accumulator(args.accumulator), learn_scales=args.lsq
+    )
+    config = TrainConfig(**{"epochs": 2, **training_settings(args)})  # checked before data
+    if config.epochs < 1:
+        raise ValueError(f"--epochs {config.epochs}: quantization-aware training needs 1 or more")
+    ensure_writable(args.out, before="quantization-aware training")
     model = load_model(args.init)
     if not isinstance(model, MLP):
         raise ValueError(f"{args.init} holds a {type(model).__name__}; --init takes a float model")
@@ -96,16 +102,19 @@ def run_qat(args: argparse.Namespace) -> int:
     status = 0
     try:
         history = qat_train(
-            fq, data, config=TrainConfig(**{"epochs": 2, **training_settings(args)}),
-            progress=not args.no_progress, eval_split=data.test,
-        )  # fmt: skip
+            fq, data, config=config, progress=not args.no_progress, eval_split=data.test
+        )
     except TrainingInterrupted as interrupted:
         history, status = interrupted.history, 130
     q = export(fq, scheme)
     q.metadata.update(dataset=data.name, source=str(args.init), normalize=normalize)
     if fq.accumulator is not None:
         q.metadata.update(accumulator=f"int{fq.accumulator}", bound=fq.bound)
-    save(q, args.out, history=history, metadata=q.metadata)
+    save_or_keep(
+        lambda path: save(q, path, history=history, metadata=q.metadata),
+        args.out,
+        "the quantization-aware trained model",
+    )
     if args.json:
         print(json.dumps(history.as_dict()))
         return status

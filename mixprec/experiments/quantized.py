@@ -61,9 +61,7 @@ class QuantizedEntry:
         kind = kind.lower()
         head, _, mac = rest.partition(",mac=")
         scheme, *parts = [p.strip() for p in head.split(",")]
-        if kind == "qat":
-            check_trainable(scheme)  # an unknown or untrainable scheme raises
-        else:  # one scheme, or one per layer (mixprec.quant.layered), canonical
+        if kind != "qat":  # one scheme, or one per layer (mixprec.quant.layered), canonical
             scheme = str(parse_scheme(scheme))  # raises for an unknown scheme
         options = [(k.strip().lower(), v.strip()) for k, _, v in (p.partition("=") for p in parts)]
         if mac:
@@ -82,6 +80,13 @@ class QuantizedEntry:
                     f"entry {text!r}: {key}={value!r}; use one of {', '.join(allowed)}"
                 )
         entry = cls(kind, scheme, tuple(options))
+        if kind == "qat":  # an unknown or untrainable scheme, or options that clash, raise
+            try:
+                check_trainable(
+                    scheme, accumulator=entry.accumulator, learn_scales=entry.get("lsq") is not None
+                )
+            except ValueError as error:
+                raise ValueError(f"entry {text!r}: {error}") from None
         entry.accumulator  # noqa: B018 (checks intP)
         if mac:
             MAC.parse(mac.strip())

@@ -42,7 +42,7 @@ from mixprec.quant import a2q, groupwise
 from mixprec.quant.observers import make_observer, qparams
 from mixprec.quant.ste import lsq_gradient
 
-__all__ = ["FakeQuantMLP", "MovingMinMax", "QATStep"]
+__all__ = ["FakeQuantMLP", "MovingMinMax", "QATStep", "check_options"]
 
 
 @dataclass
@@ -148,12 +148,10 @@ class FakeQuantMLP:
         self.model = model
         self.weight_format = _int_format(weights)
         self.activation_format = None if activations is None else _int_format(activations)
-        if group_size is not None and (accumulator is not None or learn_scales):
-            raise ValueError("group-wise scales go with neither an accumulator bound nor LSQ")
-        if accumulator is not None and (self.activation_format is None or learn_scales):
-            raise ValueError("an accumulator bound needs integer activations and no LSQ")
-        if learn_scales and not symmetric_activations:
-            raise ValueError("learned scales (LSQ) need symmetric activations")
+        check_options(
+            self.activation_format is not None, symmetric_activations, group_size, accumulator,
+            learn_scales,
+        )  # fmt: skip
         self.symmetric_activations = symmetric_activations
         self.group_size, self.accumulator, self.bound = group_size, accumulator, bound
         self.learn_scales = learn_scales
@@ -379,6 +377,27 @@ class FakeQuantMLP:
         """Mean cross-entropy of a batch through the (frozen) fake-quantized forward pass."""
         logits, _ = self.forward(x)
         return float(softmax_cross_entropy(logits, labels)[0])
+
+
+def check_options(
+    has_activations: bool,
+    symmetric_activations: bool,
+    group_size: int | None,
+    accumulator: int | None,
+    learn_scales: bool,
+) -> None:
+    """Refuse options of :class:`FakeQuantMLP` that do not go together (one line each).
+
+    Raises:
+        ValueError: group-wise scales with an accumulator bound or LSQ; an accumulator bound
+            without integer activations or with LSQ; LSQ with asymmetric activations.
+    """
+    if group_size is not None and (accumulator is not None or learn_scales):
+        raise ValueError("group-wise scales go with neither an accumulator bound nor LSQ")
+    if accumulator is not None and (not has_activations or learn_scales):
+        raise ValueError("an accumulator bound needs integer activations and no LSQ")
+    if learn_scales and has_activations and not symmetric_activations:
+        raise ValueError("learned scales (LSQ) need symmetric activations (a scheme without -asym)")
 
 
 def _int_format(fmt: Format | str) -> IntFormat:

@@ -27,7 +27,7 @@ from mixprec.formats import Format, IntFormat
 from mixprec.nn.model import MLP
 from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.packing import pack_codes
-from mixprec.quant.qat import FakeQuantMLP
+from mixprec.quant.qat import FakeQuantMLP, check_options
 from mixprec.quant.schemes import Scheme
 from mixprec.train import History, TrainConfig, TrainingInterrupted, epoch_lr
 from mixprec.train.config import resolve
@@ -281,13 +281,17 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
     return q
 
 
-def check_trainable(scheme: Scheme | str) -> Scheme:
+def check_trainable(
+    scheme: Scheme | str, *, accumulator: int | None = None, learn_scales: bool = False
+) -> Scheme:
     """``scheme``, if quantization-aware training can train and export it: integer weights per
-    channel (or group-wise), integer activations or none.
+    channel (or group-wise), integer activations or none; and, with ``accumulator`` or
+    ``learn_scales``, if those go with it (:func:`mixprec.quant.qat.check_options`), so a
+    caller can refuse a run before it loads any data.
 
     Raises:
-        ValueError: another scheme (float formats, per-tensor weights); the message lists the
-            trainable ones.
+        ValueError: another scheme (float formats, per-tensor weights; the message lists the
+            trainable ones), or options that do not go with it.
     """
     from mixprec.quant.schemes import SCHEMES
 
@@ -306,6 +310,10 @@ def check_trainable(scheme: Scheme | str) -> Scheme:
             f"quantization-aware training takes an integer scheme with per-channel (or "
             f"group-wise) weights: {names}, or NAME:group=N of a weight-only one; got {scheme}"
         )
+    check_options(
+        scheme.activations is not None, scheme.symmetric_activations, scheme.group_size,
+        accumulator, learn_scales,
+    )  # fmt: skip
     return scheme
 
 

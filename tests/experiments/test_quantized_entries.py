@@ -34,6 +34,9 @@ def test_entries_parse_with_their_options() -> None:
         ("ptq:int8-per-channel,mac=int8->int99", "serve entry"),
         ("ptq:int4-weight-only:group=0", "not group=N"),
         ("qat:fp8_e4m3", "quantization-aware training takes an integer scheme"),
+        ("qat:int4-per-channel-asym,lsq", "LSQ.*need symmetric activations"),
+        ("qat:int4-weight-only:group=32,lsq", "group-wise scales go with neither"),
+        ("qat:int8-per-channel,accumulator=int16,lsq", "accumulator bound needs .* no LSQ"),
     ],
 )
 def test_bad_entries_say_what_is_wrong(text: str, message: str) -> None:

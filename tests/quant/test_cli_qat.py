@@ -93,3 +93,30 @@ def test_train_qat_w4a4_from_calibrated_ranges_and_group_wise_quantize(
     q = load(grouped)
     assert isinstance(q, QuantizedMLP) and q.weight_scales_[0].shape == (25, 32)
     assert q.metadata["method"] == "gptq"
+
+
+def test_qat_refuses_clashing_options_and_an_unwritable_out_before_loading_data(
+    model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """No data directory exists: a run that got as far as loading data would fail differently."""
+    missing = tmp_path / "no-data"
+    base = ["train", "--init", str(model_file), "--data-dir", str(missing), "--no-progress"]
+    assert (
+        main([*base, "--qat", "int4-per-channel-asym", "--lsq", "--out", str(tmp_path / "a.npz")])
+        == 2
+    )
+    assert "need symmetric activations" in capsys.readouterr().err
+    assert (
+        main(
+            [*base, "--qat", "int4-per-channel", "--epochs", "0", "--out", str(tmp_path / "b.npz")]
+        )
+        == 2
+    )
+    assert "needs 1 or more" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "model.npz"  # a directory that cannot exist: its parent is a file
+    assert main([*base, "--qat", "int4-per-channel", "--out", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "nothing was done" in err and "Checked before quantization-aware training" in err
+    assert not out.exists()
