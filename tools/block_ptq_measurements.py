@@ -25,8 +25,8 @@ import numpy as np
 from mixprec.data import load
 from mixprec.experiments.significance import mcnemar
 from mixprec.nn import MLP, predict
-from mixprec.quant import QuantizedMLP, quantize
 from mixprec.quant import load as load_model
+from mixprec.quant import quantize
 
 SCHEMES = (
     "int8-per-channel", "mxfp8", "mxfp8-weight-only", "mxfp4", "mxfp4-weight-only", "nvfp4",
@@ -65,7 +65,7 @@ def main() -> None:
         for preset in PRESETS:
             found[f"policy {preset}"] = predict(model, data.test.images, policy=preset)
         for scheme in SCHEMES:
-            q: QuantizedMLP = quantize(model, calibration, scheme=scheme)
+            q = quantize(model, calibration, scheme=scheme)
             found[f"ptq {scheme}"] = q.predict(data.test.images)
             nbytes[f"ptq {scheme}"] = q.nbytes
         record = {f"correct:{k}": v.argmax(axis=1) == labels for k, v in found.items()}
