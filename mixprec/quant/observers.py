@@ -13,6 +13,8 @@ equation 1).
 * :class:`MSEObserver`: among clipping ranges ``alpha * (min, max)`` for ``alpha`` on a grid of
   (0, 1] that includes 1, the one whose quantization error ``mean((x - dequant(quant(x)))**2)``
   is smallest; so it is never worse than min-max on that objective.
+* :class:`MovingMinMax`: the moving average of batches' min and max, frozen after a warm-up
+  (quantization-aware training's activation ranges, :mod:`mixprec.quant.qat`).
 
 Scales from a range:
 
@@ -33,6 +35,7 @@ all-zero range gives scale 1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,7 @@ __all__ = [
     "OBSERVERS",
     "MSEObserver",
     "MinMaxObserver",
+    "MovingMinMax",
     "NotCalibratedError",
     "Observer",
     "PercentileObserver",
@@ -339,3 +343,44 @@ def make_observer(
     if key not in OBSERVERS:
         raise ValueError(f"unknown observer {name!r}; use one of {', '.join(map(repr, OBSERVERS))}")
     return OBSERVERS[key](fmt, symmetric, axis, **options)
+
+
+@dataclass
+class MovingMinMax:
+    """Moving-average min/max of a tensor's batches, frozen after ``warmup_steps`` updates.
+
+    Attributes:
+        min_, max_: the averaged range (``None`` before the first batch).
+        steps_: batches seen while not frozen.
+    """
+
+    fmt: Format
+    symmetric: bool = True
+    averaging: float = 0.1
+    warmup_steps: int = 100
+    min_: float | None = None
+    max_: float | None = None
+    steps_: int = 0
+
+    @property
+    def frozen(self) -> bool:
+        return self.steps_ >= self.warmup_steps
+
+    def update(self, x: np.ndarray) -> None:
+        """Average in the range of batch ``x`` (nothing once frozen)."""
+        if self.frozen:
+            return
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if self.min_ is None or self.max_ is None:
+            self.min_, self.max_ = lo, hi
+        else:
+            self.min_ += self.averaging * (lo - self.min_)
+            self.max_ += self.averaging * (hi - self.max_)
+        self.steps_ += 1
+
+    def qparams(self) -> tuple[np.float32, int]:
+        """``(scale, zero_point)`` of the current range (float32, int)."""
+        if self.min_ is None or self.max_ is None:
+            raise ValueError("the observer has seen no batch yet; run a training step first")
+        scale, zero = qparams(np.array(self.min_), np.array(self.max_), self.fmt, self.symmetric)
+        return np.float32(scale), int(zero)

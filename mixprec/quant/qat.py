@@ -39,51 +39,10 @@ from mixprec.formats import Format, IntFormat, get_format
 from mixprec.nn.layers import relu_backward, softmax_cross_entropy
 from mixprec.nn.model import MLP
 from mixprec.quant import a2q, groupwise
-from mixprec.quant.observers import make_observer, qparams
+from mixprec.quant.observers import MovingMinMax, make_observer
 from mixprec.quant.ste import lsq_gradient
 
 __all__ = ["FakeQuantMLP", "MovingMinMax", "QATStep", "check_options"]
-
-
-@dataclass
-class MovingMinMax:
-    """Moving-average min/max of a tensor's batches, frozen after ``warmup_steps`` updates.
-
-    Attributes:
-        min_, max_: the averaged range (``None`` before the first batch).
-        steps_: batches seen while not frozen.
-    """
-
-    fmt: Format
-    symmetric: bool = True
-    averaging: float = 0.1
-    warmup_steps: int = 100
-    min_: float | None = None
-    max_: float | None = None
-    steps_: int = 0
-
-    @property
-    def frozen(self) -> bool:
-        return self.steps_ >= self.warmup_steps
-
-    def update(self, x: np.ndarray) -> None:
-        """Average in the range of batch ``x`` (nothing once frozen)."""
-        if self.frozen:
-            return
-        lo, hi = float(np.min(x)), float(np.max(x))
-        if self.min_ is None or self.max_ is None:
-            self.min_, self.max_ = lo, hi
-        else:
-            self.min_ += self.averaging * (lo - self.min_)
-            self.max_ += self.averaging * (hi - self.max_)
-        self.steps_ += 1
-
-    def qparams(self) -> tuple[np.float32, int]:
-        """``(scale, zero_point)`` of the current range (float32, int)."""
-        if self.min_ is None or self.max_ is None:
-            raise ValueError("the observer has seen no batch yet; run a training step first")
-        scale, zero = qparams(np.array(self.min_), np.array(self.max_), self.fmt, self.symmetric)
-        return np.float32(scale), int(zero)
 
 
 @dataclass
