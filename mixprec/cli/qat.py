@@ -45,9 +45,9 @@ def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("quantization-aware training")
     group.add_argument("--init", metavar="MODEL", help="fine-tune this float model file")
     group.add_argument(
-        "--qat", metavar="SCHEME", help="train through the fake quantization of an integer "
-        "scheme: int8-per-channel, int4-per-channel (W4A4), int4-per-channel-a8 (W4A8), "
-        "int4-weight-only:group=32, ...",
+        "--qat", metavar="SCHEME", help="train through the fake quantization of a scheme: "
+        "int8-per-channel, int8-per-tensor, int4-per-channel (W4A4), int4-per-channel-a8 "
+        "(W4A8), int4-weight-only:group=32, fp8_e4m3, ... (not block-scaled ones)",
     )  # fmt: skip
     group.add_argument(
         "--accumulator", metavar="intP", help="keep every layer's weights inside the A2Q bound "

@@ -81,12 +81,9 @@ class QuantizedEntry:
                 )
         entry = cls(kind, scheme, tuple(options))
         if kind == "qat":  # an unknown or untrainable scheme, or options that clash, raise
-            try:
-                check_trainable(
-                    scheme, accumulator=entry.accumulator, learn_scales=entry.get("lsq") is not None
-                )
-            except ValueError as error:
-                raise ValueError(f"entry {text!r}: {error}") from None
+            check_trainable(
+                scheme, accumulator=entry.accumulator, learn_scales=entry.get("lsq") is not None
+            )  # the caller names the entry in the message
         entry.accumulator  # noqa: B018 (checks intP)
         if mac:
             MAC.parse(mac.strip())

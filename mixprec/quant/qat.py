@@ -3,8 +3,9 @@
 :class:`FakeQuantMLP` wraps a float ``MLP`` (its float32 weights are the master copy that the
 optimizer updates) and runs every step on fake-quantized tensors:
 
-* **weights**, re-quantized at every step: per output channel with the min-max scale
-  ``max |w_j| / q_max`` (as post-training quantization's weight observer), per group of
+* **weights**, re-quantized at every step: per output channel (or per tensor) with the min-max
+  scale ``max |w_j| / q_max`` (as post-training quantization's weight observer; fp8 formats:
+  :mod:`mixprec.quant.fakequant`, products on the serving MAC), per group of
   ``group_size`` inputs (:mod:`mixprec.quant.groupwise`), or, with an ``accumulator`` of P
   bits, on the accumulator-aware scales of :func:`mixprec.quant.a2q.a2q_scales` with the codes
   rounded within the budget (:func:`mixprec.quant.a2q.round_within_budget`: to nearest, then the
@@ -35,10 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from mixprec.formats import Format, IntFormat, get_format
+from mixprec.formats import Format, IntFormat
 from mixprec.nn.layers import relu_backward, softmax_cross_entropy
 from mixprec.nn.model import MLP
 from mixprec.quant import a2q, groupwise
+from mixprec.quant.fakequant import (
+    element_format,
+    fake_input,
+    float_mac,
+    float_product,
+    minmax_weights,
+)
 from mixprec.quant.observers import MovingMinMax, make_observer
 from mixprec.quant.ste import lsq_gradient
 
@@ -71,10 +79,12 @@ class FakeQuantMLP:
 
     Args:
         model: the float model (its arrays are the master weights, updated in place).
-        weights: the weight format (``"int8"``, ``"int4"``, ``"int3"``, ``"int2"``).
+        weights: the weight format (``"int8"``, ``"int4"``, ``"int3"``, ``"int2"``, or a float
+            element format: ``"fp8_e4m3"``, ``"fp8_e5m2"``).
         activations: the activation format, or ``None`` (weight-only: float32 activations).
-        symmetric_activations: zero point 0; else a zero point per tensor.
+        symmetric_activations: zero point 0; else a zero point per tensor (integers only).
         group_size: weight scales per group of inputs (weight-only schemes).
+        per_channel: one weight scale per output channel; else one per tensor.
         accumulator: P, to keep every layer's codes inside the A2Q bound of a P-bit
             accumulator; inputs range over the activation format (``fmt.min .. fmt.max``),
             hidden layers' over ``max(z, fmt.min) .. fmt.max`` (after the ReLU's clamp).
@@ -87,7 +97,8 @@ class FakeQuantMLP:
             current weights are rounded within the budget on the last scales.
 
     Raises:
-        ValueError: a non-integer weight format, or options that do not go together.
+        ValueError: a format it cannot train (block-scaled, wider than int8), or options that
+            do not go together.
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class FakeQuantMLP:
         activations: Format | str | None = "int4",
         symmetric_activations: bool = True,
         group_size: int | None = None,
+        per_channel: bool = True,
         accumulator: int | None = None,
         bound: str = "a2q+",
         learn_scales: bool = False,
@@ -105,12 +117,18 @@ class FakeQuantMLP:
         scale_refresh: int = 50,
     ) -> None:
         self.model = model
-        self.weight_format = _int_format(weights)
-        self.activation_format = None if activations is None else _int_format(activations)
+        self.weight_format = element_format(weights)
+        self.activation_format = None if activations is None else element_format(activations)
+        integer = isinstance(self.weight_format, IntFormat) and (
+            self.activation_format is None or isinstance(self.activation_format, IntFormat)
+        )
         check_options(
             self.activation_format is not None, symmetric_activations, group_size, accumulator,
-            learn_scales,
+            learn_scales, integer, per_channel,
         )  # fmt: skip
+        self.per_channel = per_channel
+        act = self.activation_format
+        self._mac = None if act is None or isinstance(act, IntFormat) else float_mac(act)
         self.symmetric_activations = symmetric_activations
         self.group_size, self.accumulator, self.bound = group_size, accumulator, bound
         self.learn_scales = learn_scales
@@ -135,11 +153,18 @@ class FakeQuantMLP:
         self.steps_ = 0
 
     def describe(self) -> str:
-        """A short name of what is fake-quantized: ``w4a4``, ``w8a8-asym:acc16``, ``w4:g32``."""
-        text = f"w{self.weight_format.bits}"
+        """A short name of what is fake-quantized: ``w4a4``, ``w8a8-asym:acc16``, ``w4:g32``,
+        ``w[fp8_e4m3]a[fp8_e4m3]``, ``w8a8:per-tensor``."""
+
+        def short(f: Format) -> str:
+            return str(f.bits) if isinstance(f, IntFormat) else f"[{f.name}]"
+
+        text = f"w{short(self.weight_format)}"
         if self.activation_format is not None:
-            text += f"a{self.activation_format.bits}"
+            text += f"a{short(self.activation_format)}"
             text += "" if self.symmetric_activations else "-asym"
+        if not self.per_channel:
+            text += ":per-tensor"
         if self.group_size is not None:
             text += f":g{self.group_size}"
         if self.accumulator is not None:
@@ -225,6 +250,8 @@ class FakeQuantMLP:
             s = groupwise.group_scales(w, f, self.group_size)
             full = groupwise.expand_groups(s, w.shape[0], self.group_size)
             return np.clip(np.rint(w / full), -q_max, q_max).astype(np.float32), s
+        if not (self.per_channel and isinstance(f, IntFormat)):  # float formats, per tensor
+            return minmax_weights(w, f, self.per_channel)
         if self.learn_scales:
             s = np.maximum(self.weight_steps[i], np.float32(1e-8)).astype(np.float32)
         else:
@@ -250,15 +277,12 @@ class FakeQuantMLP:
                 self.input_steps[i][...] = self.observers[i].qparams()[0]
                 self._started[i] = True
         s, z = self.input_qparams(i)
-        v = np.rint(h / s) + np.float32(z)
-        codes = np.clip(v, fmt.min, fmt.max).astype(np.float32)
-        inside = (h / s + np.float32(z) >= fmt.min) & (h / s + np.float32(z) <= fmt.max)
-        return ((codes - np.float32(z)) * s).astype(np.float32), inside
+        return fake_input(h, s, z, fmt)
 
     def _bias(self, i: int, s_x: np.float32, s_w: np.ndarray) -> np.ndarray | None:
         b = self.model.biases[i]
-        if b is None or self.activation_format is None:
-            return b
+        if b is None or not isinstance(self.activation_format, IntFormat):
+            return b  # weight-only and float schemes keep float32 biases
         product = np.float64(s_x) * np.asarray(s_w, np.float64)
         codes = np.clip(np.rint(np.asarray(b, np.float64) / product), -(2**31), 2**31 - 1)
         return (codes.astype(np.int32).astype(np.float32) * (s_x * s_w)).astype(np.float32)
@@ -281,7 +305,12 @@ class FakeQuantMLP:
             b = self.model.biases[i]
             if self.activation_format is not None:
                 b = self._bias(i, self.input_qparams(i)[0], s_w)
-            z = h @ w_q
+            if self._mac is not None:  # float activations: the product as their path serves it
+                codes = self.weight_qparams(i)[0]
+                fmts = (self.activation_format, self.weight_format)
+                z = float_product(raw, self.input_qparams(i)[0], codes, s_w, fmts, self._mac)
+            else:
+                z = h @ w_q
             if b is not None:
                 z = z + b
             kept.append(_Layer(raw, h, x_inside, w_q, w_inside, z))
@@ -344,23 +373,28 @@ def check_options(
     group_size: int | None,
     accumulator: int | None,
     learn_scales: bool,
+    integer: bool = True,
+    per_channel: bool = True,
 ) -> None:
     """Refuse options of :class:`FakeQuantMLP` that do not go together (one line each).
 
     Raises:
         ValueError: group-wise scales with an accumulator bound or LSQ; an accumulator bound
-            without integer activations or with LSQ; LSQ with asymmetric activations.
+            without integer activations, with LSQ or with per-tensor weights; LSQ with
+            asymmetric activations, float formats or per-tensor weights; asymmetric float
+            activations.
     """
     if group_size is not None and (accumulator is not None or learn_scales):
         raise ValueError("group-wise scales go with neither an accumulator bound nor LSQ")
-    if accumulator is not None and (not has_activations or learn_scales):
+    if accumulator is not None and (not has_activations or learn_scales or not integer):
         raise ValueError("an accumulator bound needs integer activations and no LSQ")
+    if (accumulator is not None or learn_scales) and not per_channel:
+        raise ValueError(
+            "an accumulator bound and LSQ take per-channel weights (a -per-channel scheme)"
+        )
+    if learn_scales and not integer:
+        raise ValueError("learned scales (LSQ) take integer formats, not float ones")
     if learn_scales and has_activations and not symmetric_activations:
         raise ValueError("learned scales (LSQ) need symmetric activations (a scheme without -asym)")
-
-
-def _int_format(fmt: Format | str) -> IntFormat:
-    f = get_format(fmt)
-    if not isinstance(f, IntFormat) or f.frac_bits != 0 or f.max > 127:
-        raise ValueError(f"quantization-aware training takes int2..int8 formats, got {f.name}")
-    return f
+    if not integer and not symmetric_activations:
+        raise ValueError("float activations are symmetric (zero point 0)")

@@ -23,7 +23,7 @@ import numpy as np
 
 from mixprec._util.progress import Bar, progress_bar
 from mixprec.data import Dataset, Split
-from mixprec.formats import Format, IntFormat
+from mixprec.formats import Format, IntFormat, to_storage
 from mixprec.nn.model import MLP
 from mixprec.quant.model import Learned, QuantizedMLP
 from mixprec.quant.packing import pack_codes
@@ -257,14 +257,18 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
         if scheme.activations is not None:
             s_x, z_x = fq.input_qparams(i)
             input_scales.append(np.asarray(s_x, np.float32))
-            zero_points.append(np.asarray(z_x, np.int8))
+            if scheme.is_integer:
+                zero_points.append(np.asarray(z_x, np.int8))
         codes, s_w = fq.weight_qparams(i)
-        codes = codes.astype(np.int64)
-        bits = scheme.weights.bits
-        weights.append(codes.astype(np.int8) if bits == 8 else pack_codes(codes, bits))
+        fmt = fq.weight_format
+        if isinstance(fmt, IntFormat):
+            ints = codes.astype(np.int64)
+            weights.append(ints.astype(np.int8) if fmt.bits == 8 else pack_codes(ints, fmt.bits))
+        else:  # fp8 values, exactly on the grid: stored as they are
+            weights.append(to_storage(codes, fmt, overflow="saturate"))
         weight_scales.append(np.asarray(s_w, np.float32))
         b = model.biases[i]
-        if b is None or s_x is None:
+        if b is None or s_x is None or not scheme.is_integer:
             biases.append(None if b is None else np.asarray(b, np.float32).copy())
         else:
             product = np.float64(s_x) * np.asarray(s_w, np.float64)
@@ -284,35 +288,27 @@ def export(fq: FakeQuantMLP, scheme: Scheme | str) -> QuantizedMLP:
 def check_trainable(
     scheme: Scheme | str, *, accumulator: int | None = None, learn_scales: bool = False
 ) -> Scheme:
-    """``scheme``, if quantization-aware training can train and export it: integer weights per
-    channel (or group-wise), integer activations or none; and, with ``accumulator`` or
-    ``learn_scales``, if those go with it (:func:`mixprec.quant.qat.check_options`), so a
-    caller can refuse a run before it loads any data.
+    """``scheme``, if quantization-aware training can train and export it: every scheme with
+    element formats (integer or fp8 weights, per channel, per tensor or group-wise; activations
+    of the same kind, or none); and, with ``accumulator`` or ``learn_scales``, if those go with
+    it (:func:`mixprec.quant.qat.check_options`), so a caller can refuse a run before it loads
+    any data.
 
     Raises:
-        ValueError: another scheme (float formats, per-tensor weights; the message lists the
-            trainable ones), or options that do not go with it.
+        ValueError: a block-scaled scheme (the message says how to train one), or options that
+            do not go with the scheme.
     """
-    from mixprec.quant.schemes import SCHEMES
-
-    def trainable(s: Scheme) -> bool:
-        activations = s.activations
-        return (
-            isinstance(s.weights, IntFormat)
-            and s.per_channel
-            and (activations is None or isinstance(activations, IntFormat))
-        )
-
     scheme = Scheme.parse(scheme)
-    if not trainable(scheme):
-        names = ", ".join(name for name, s in SCHEMES.items() if trainable(s))
+    if scheme.is_block:
         raise ValueError(
-            f"quantization-aware training takes an integer scheme with per-channel (or "
-            f"group-wise) weights: {names}, or NAME:group=N of a weight-only one; got {scheme}"
+            f"quantization-aware training takes element-format schemes, not the block-scaled "
+            f"{scheme}: train with the block policy (mixprec train --policy mxfp8 rounds "
+            "weights and activations to the blocks in every step), then mixprec quantize"
         )
+    integer = scheme.is_integer or scheme.is_weight_only and isinstance(scheme.weights, IntFormat)
     check_options(
         scheme.activations is not None, scheme.symmetric_activations, scheme.group_size,
-        accumulator, learn_scales,
+        accumulator, learn_scales, integer, scheme.per_channel,
     )  # fmt: skip
     return scheme
 
@@ -325,11 +321,12 @@ def fake_quantized(model: MLP, scheme: Scheme | str, **options: Any) -> FakeQuan
     Raises:
         ValueError: a scheme :func:`check_trainable` refuses, or options that do not go together.
     """
-    s = check_trainable(scheme)  # an integer scheme: element formats (not block-scaled)
+    s = check_trainable(scheme)  # element formats (not block-scaled)
     weights, activations = cast(Format, s.weights), cast("Format | None", s.activations)
     return FakeQuantMLP(
-        model, weights, activations, s.symmetric_activations, s.group_size, **options
-    )
+        model, weights, activations, s.symmetric_activations, s.group_size, s.per_channel,
+        **options,
+    )  # fmt: skip
 
 
 def _check_scheme(fq: FakeQuantMLP, scheme: Scheme) -> None:
@@ -339,12 +336,12 @@ def _check_scheme(fq: FakeQuantMLP, scheme: Scheme) -> None:
     if (
         scheme.weights != fq.weight_format
         or not same_activations
-        or not scheme.per_channel
+        or scheme.per_channel != fq.per_channel
         or fq.group_size != scheme.group_size
         or scheme.symmetric_activations != fq.symmetric_activations
     ):
         raise ValueError(
             f"scheme {scheme} does not store what this model trained ({fq.describe()}); use "
-            "a per-channel (or group-wise) integer scheme with the same formats, e.g. "
-            "int4-per-channel, int8-per-channel-asym, int4-weight-only:group=32"
+            "the scheme with the same formats and granularity, e.g. int4-per-channel, "
+            "int8-per-tensor-asym, fp8_e4m3-per-channel, int4-weight-only:group=32"
         )

@@ -66,8 +66,9 @@ def test_qat_errors(model_file: Path, synthetic_dir: Path, tmp_path: Path) -> No
     base = ["train", "--data-dir", str(synthetic_dir), "--out", str(tmp_path / "x.npz")]
     assert main([*base, "--qat", "int8-per-channel"]) != 0  # no --init
     assert main([*base, "--observer", "mse"]) != 0  # a QAT option without QAT
-    assert main([*base, "--init", str(model_file), "--qat", "fp8_e4m3"]) != 0
-    assert main([*base, "--init", str(model_file), "--qat", "int8-per-tensor"]) != 0
+    assert main([*base, "--init", str(model_file), "--qat", "mxfp8"]) != 0  # block-scaled
+    assert main([*base, "--init", str(model_file), "--qat", "int8-per-tensor", "--lsq"]) != 0
+    assert main([*base, "--init", str(model_file), "--qat", "fp8_e4m3", "--lsq"]) != 0
     bad = [*base, "--init", str(model_file), "--qat", "int8-per-channel", "--accumulator", "i16"]
     assert main(bad) != 0
 
@@ -120,3 +121,23 @@ def test_qat_refuses_clashing_options_and_an_unwritable_out_before_loading_data(
     err = capsys.readouterr().err
     assert "nothing was done" in err and "Checked before quantization-aware training" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("scheme", ["fp8_e4m3", "int8-per-tensor"])
+def test_train_qat_on_fp8_and_per_tensor_schemes_serves_what_it_trained(
+    model_file: Path, synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    scheme: str,
+) -> None:  # fmt: skip
+    """The accuracy QAT reports for its fake-quantized forward is the served model's."""
+    out = tmp_path / "q.npz"
+    argv = ["train", "--init", str(model_file), "--qat", scheme, "--epochs", "1",
+            "--observer", "minmax", "--calibration", "100", "--data-dir", str(synthetic_dir),
+            "--out", str(out), "--no-progress", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    history = json.loads(capsys.readouterr().out)
+    q = load(out)
+    assert isinstance(q, QuantizedMLP) and str(q.scheme) == scheme
+    served = main(["evaluate", str(out), "--data-dir", str(synthetic_dir), "--json",
+                   "--path", "fake_quant"])  # fmt: skip
+    assert served == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == history["accuracy"][-1]

@@ -21,6 +21,13 @@ SCHEMES = {
     "int4-per-channel": dict(weights="int4", activations="int4"),
     "int4-per-channel-a8": dict(weights="int4", activations="int8"),
     "int3-weight-only:group=32": dict(weights="int3", activations=None, group_size=32),
+    "int8-per-tensor": dict(weights="int8", activations="int8", per_channel=False),
+    "int8-per-tensor-asym": dict(
+        weights="int8", activations="int8", symmetric_activations=False, per_channel=False
+    ),
+    "fp8_e4m3": dict(weights="fp8_e4m3", activations="fp8_e4m3", per_channel=False),
+    "fp8_e4m3-per-channel": dict(weights="fp8_e4m3", activations="fp8_e4m3"),
+    "fp8_e5m2": dict(weights="fp8_e5m2", activations="fp8_e5m2", per_channel=False),
 }
 
 
@@ -58,6 +65,33 @@ def test_saturated_activations_get_no_gradient() -> None:
     _, kept = fq.forward(np.array([[5.0, 0.1, -0.1]], np.float32))
     assert_array_equal(kept[0].x_inside, [[False, True, True]])
     assert kept[0].x_q[0, 0] == np.float32(7 * fq.input_qparams(0)[0])
+
+
+def test_fp8_step_is_the_clipped_ste_by_hand() -> None:
+    """fp8 weights and activations per tensor: the saturated input gets no gradient, and the
+    weight gradient is x_q^T (softmax - onehot) / n with x_q, w_q on the fp8 grids."""
+    from mixprec.formats import quantize
+
+    rng = np.random.default_rng(1)
+    model = MLP((5, 3), seed=0)
+    fq = FakeQuantMLP(model, "fp8_e4m3", "fp8_e4m3", per_channel=False, warmup_steps=1)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    labels = np.array([0, 2, 1, 2])
+    fq.step(x, labels)  # freezes the input range on this batch
+    s_x = fq.input_qparams(0)[0]
+    x2 = x.copy()
+    x2[1, 3] = 1000 * s_x * 448  # far beyond the frozen range: saturates at 448 * s_x
+    _, kept = fq.forward(x2)
+    assert not kept[0].x_inside[1, 3] and kept[0].x_inside.sum() == x2.size - 1
+    assert kept[0].x_q[1, 3] == np.float32(448) * s_x
+    w = model.weights[0]
+    s_w = np.float32(np.abs(w).max() / 448)
+    w_q = quantize(w / s_w, "fp8_e4m3").astype(np.float64) * s_w
+    x_q = quantize(x2 / s_x, "fp8_e4m3", overflow="saturate").astype(np.float64) * s_x
+    step = fq.step(x2, labels)
+    p = softmax(x_q @ w_q)
+    p[np.arange(4), labels] -= 1
+    np.testing.assert_allclose(step.grads[0], x_q.T @ p / 4, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
@@ -180,7 +214,13 @@ def test_sigint_during_an_update_lands_after_it(base: MLP, synthetic: Dataset, m
 
 def test_errors(base: MLP) -> None:
     with pytest.raises(ValueError, match="int2..int8"):
-        FakeQuantMLP(base.copy(), "fp8_e4m3")
+        FakeQuantMLP(base.copy(), "int16")
+    with pytest.raises(ValueError, match="take integer formats"):
+        FakeQuantMLP(base.copy(), "fp8_e4m3", "fp8_e4m3", learn_scales=True)
+    with pytest.raises(ValueError, match="float activations are symmetric"):
+        FakeQuantMLP(base.copy(), "fp8_e4m3", "fp8_e4m3", symmetric_activations=False)
+    with pytest.raises(ValueError, match="take per-channel weights"):
+        FakeQuantMLP(base.copy(), "int8", "int8", accumulator=16, per_channel=False)
     with pytest.raises(ValueError, match="accumulator bound needs"):
         FakeQuantMLP(base.copy(), "int8", None, accumulator=16)
     with pytest.raises(ValueError, match="does not store"):
@@ -190,7 +230,10 @@ def test_errors(base: MLP) -> None:
 
 
 @pytest.mark.parametrize("observer", ["minmax", "percentile", "mse"])
-@pytest.mark.parametrize("scheme", ["int8-per-channel", "int8-per-channel-asym"])
+@pytest.mark.parametrize(
+    "scheme", ["int8-per-channel", "int8-per-channel-asym", "int8-per-tensor", "fp8_e4m3",
+               "fp8_e4m3-per-channel", "fp8_e5m2"],
+)  # fmt: skip
 def test_calibrated_fake_quant_is_post_training_quantization(
     base: MLP, synthetic: Dataset, observer: str, scheme: str
 ) -> None:
