@@ -26,7 +26,7 @@ import numpy as np
 
 from mixprec.formats import BlockFormat, Format, IntFormat, get_format, quantize, to_storage
 from mixprec.mac import MAC
-from mixprec.quant.observers import qparams
+from mixprec.quant.observers import fake_quantize, qparams
 
 __all__ = ["element_format", "fake_input", "float_mac", "float_product", "minmax_weights"]
 
@@ -72,8 +72,8 @@ def fake_input(
         codes = np.clip(np.rint(x / scale) + z, fmt.min, fmt.max).astype(np.float32)
         inside = (x / scale + z >= fmt.min) & (x / scale + z <= fmt.max)
         return ((codes - z) * scale).astype(np.float32), inside
-    values = quantize(x / scale, fmt, overflow="saturate").astype(np.float32)
-    return (values * scale).astype(np.float32), np.abs(x / scale) <= np.float32(fmt.max)
+    zero = np.zeros((), np.int64)  # floats: the observers' grid (nearest even, saturating)
+    return fake_quantize(x, np.asarray(scale), zero, fmt), np.abs(x / scale) <= np.float32(fmt.max)
 
 
 def float_mac(fmt: Format) -> MAC:
